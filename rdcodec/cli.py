@@ -1,0 +1,54 @@
+"""``rdcodec`` command line: a click group whose subcommands are imported on use.
+
+``rdcodec --help`` imports neither torch nor compressai; each subcommand lives in
+:mod:`rdcodec.commands` and pulls in what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from . import __version__
+
+#: subcommand name → (module, attribute, one-line help shown by ``rdcodec --help``)
+SUBCOMMANDS = {
+    "encode": ("rdcodec.commands.coding", "encode_command", "Compress an image into a .rdc file."),
+    "decode": ("rdcodec.commands.coding", "decode_command", "Decompress a .rdc file into a PNG."),
+    "info": ("rdcodec.commands.inspect", "info_command", "Show the header of a .rdc file."),
+    "models": ("rdcodec.commands.inspect", "models_command", "List the installed models and their Kodak figures."),
+    "train": ("rdcodec.commands.training", "train_command", "Train a model (paper eq. 5)."),
+    "export": ("rdcodec.commands.training", "export_command", "Freeze a training checkpoint into a registered model."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in SUBCOMMANDS:
+            return None
+        module, attr, _ = SUBCOMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rdcodec")
+def main():
+    """rdcodec: learned image compression with RaDOGAGA models.
+
+    \b
+    rdcodec encode photo.png -o photo.rdc
+    rdcodec decode photo.rdc -o photo.png
+    """
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The codec: image ⇄ ``.rdc`` bytes, joining the network, the entropy coder and the container.
+
+Encoding (paper eq. 2 with quantization in place of the training noise ε)::
+
+    RGB uint8 [H,W,3] ─► pad (edge) to ×16 ─► /255 ─► g_a ─► z [M,h,w]
+        ─► round(z − median_c) ─► symbols [M, h·w] ─► range coder (frozen tables) ─► payload
+        ─► container (header: model id + digest, sizes, CRCs) ─► bytes
+
+Decoding::
+
+    bytes ─► container (checks) ─► range decoder (frozen tables) ─► symbols + median_c ─► g_s
+        ─► clamp [0,1] ─► ×255, round ─► crop to H×W ─► RGB uint8
+
+The decoder never evaluates the float prior: the tables were frozen at export.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from . import container, entropy
+from .container import ContainerError, Header
+from .entropy import FrozenTables
+from .image_io import LoadedImage, read_image
+from .network import STRIDE, NetworkConfig, RDAutoencoder
+from .registry import ModelEntry, ModelNotFoundError, Registry
+
+
+class CodecError(ValueError):
+    """The stream cannot be decoded with the available models."""
+
+
+class Model(NamedTuple):
+    """A loaded model: network, frozen tables and quantization centres, and its manifest entry."""
+
+    entry: ModelEntry
+    network: RDAutoencoder
+    tables: FrozenTables
+    medians: np.ndarray  # float32 [M]
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def digest16(self) -> bytes:
+        return bytes.fromhex(self.entry.digest)[: container.DIGEST_BYTES]
+
+
+class EncodeResult(NamedTuple):
+    data: bytes
+    width: int
+    height: int
+    bits_per_pixel: float  # from the real stream size
+    estimated_bpp: float  # −Σ log₂ P of the coded symbols under the frozen tables, per pixel
+    header_bytes: int  # container bytes outside the range-coded payload
+    escapes: int  # symbols coded through the escape path
+    notes: tuple[str, ...]  # conversions applied to the input
+
+
+class DecodeResult(NamedTuple):
+    pixels: np.ndarray  # H×W×3 uint8
+    header: Header
+    bits_per_pixel: float
+
+
+def load_model(name: str | None = None, registry: Registry | None = None) -> Model:
+    """Load a registered model (by id or name; default model if ``None``)."""
+    registry = registry or Registry()
+    entry = registry.find(name)
+    return load_entry(entry, registry)
+
+
+def load_entry(entry: ModelEntry, registry: Registry) -> Model:
+    weights, tables_blob = registry.read_files(entry)
+    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
+    network.load_state_dict(state["state_dict"])
+    network.eval()
+    tables = FrozenTables.from_bytes(tables_blob)
+    with np.load(io.BytesIO(tables_blob), allow_pickle=False) as npz:
+        medians = npz["medians"].astype(np.float32)
+    if medians.shape != (network.config.M,) or tables.channels != network.config.M:
+        raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({network.config.M} channels)")
+    return Model(entry, network, tables, medians)
+
+
+def _as_pixels(image) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError("pixel arrays must be H×W×3 uint8")
+        return LoadedImage(image, ())
+    return read_image(image if isinstance(image, bytes) else Path(image), max_pixels=container.DEFAULT_MAX_PIXELS)
+
+
+def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    h, w = pixels.shape[:2]
+    ph, pw = -h % STRIDE, -w % STRIDE
+    padded = np.pad(pixels, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+@torch.no_grad()
+def latent_symbols(model: Model, pixels: np.ndarray) -> np.ndarray:
+    """The model's quantized latent symbols round(g_a(x) − median) as int32 [M, h, w]."""
+    z = model.network.encode_latent(_to_tensor(pixels))
+    symbols = torch.round(z[0] - torch.from_numpy(model.medians).view(-1, 1, 1))
+    return symbols.to(torch.int64).numpy().astype(np.int32)
+
+
+@torch.no_grad()
+def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
+    """g_s(symbols + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
+    z_hat = torch.from_numpy(symbols.astype(np.float32)) + torch.from_numpy(model.medians).view(-1, 1, 1)
+    x_hat = model.network.decode_latent(z_hat[None])[0].clamp_(0, 1)
+    pixels = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0)[:height, :width]
+    return np.ascontiguousarray(pixels.numpy())
+
+
+def encode_image(image, model: Model) -> EncodeResult:
+    """Encode an image (path, bytes, or H×W×3 uint8 array) into a ``.rdc`` stream."""
+    loaded = _as_pixels(image)
+    pixels = loaded.pixels
+    height, width = pixels.shape[:2]
+    if height * width > container.DEFAULT_MAX_PIXELS:
+        raise ValueError(f"image has {height * width} pixels, over the limit of {container.DEFAULT_MAX_PIXELS}")
+    symbols = latent_symbols(model, pixels)
+    channels, lat_h, lat_w = symbols.shape
+    coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
+    header = Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
+    data = container.pack(header, coded.payload)
+    pixels_n = width * height
+    return EncodeResult(
+        data=data,
+        width=width,
+        height=height,
+        bits_per_pixel=len(data) * 8 / pixels_n,
+        estimated_bpp=coded.estimated_bits / pixels_n,
+        header_bytes=len(data) - len(coded.payload),
+        escapes=coded.escapes,
+        notes=loaded.notes,
+    )
+
+
+def encode(image, model: Model | None = None) -> bytes:
+    """``.rdc`` bytes of an image with ``model`` (the default model if ``None``)."""
+    return encode_image(image, model or load_model()).data
+
+
+def model_for(header: Header, model: Model | None, registry: Registry | None) -> Model:
+    """The model a stream names, checked against its digest."""
+    if model is None:
+        try:
+            model = load_model(header.model_id, registry)
+        except ModelNotFoundError:
+            raise CodecError(f"file was written with model {header.model_id!r}, which is not installed") from None
+    if model.id != header.model_id:
+        raise CodecError(f"file was written with model {header.model_id!r}, not {model.id!r}")
+    if model.digest16 != header.model_digest:
+        raise CodecError(f"file was written with different weights of model {header.model_id!r} (digest mismatch)")
+    if header.latent_channels != model.tables.channels:
+        raise CodecError("file's latent channel count does not match the model")
+    return model
+
+
+def decode_stream(
+    data: bytes,
+    model: Model | None = None,
+    registry: Registry | None = None,
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+) -> DecodeResult:
+    """Decode ``.rdc`` bytes; the model is found from the header unless given."""
+    parsed = container.unpack(data, max_pixels=max_pixels)
+    header = parsed.header
+    model = model_for(header, model, registry)
+    n = header.latent_height * header.latent_width
+    try:
+        symbols = entropy.decode(parsed.payload, model.tables, n)
+    except entropy.EntropyDecodeError as exc:
+        raise CodecError(str(exc)) from None
+    symbols = symbols.reshape(header.latent_channels, header.latent_height, header.latent_width)
+    pixels = reconstruct(model, symbols, header.height, header.width)
+    return DecodeResult(pixels, header, parsed.bits_per_pixel)
+
+
+def decode(data: bytes, model: Model | None = None) -> np.ndarray:
+    """H×W×3 uint8 pixels of a ``.rdc`` stream."""
+    return decode_stream(data, model).pixels
+
+
+__all__ = [
+    "CodecError",
+    "ContainerError",
+    "DecodeResult",
+    "EncodeResult",
+    "Model",
+    "decode",
+    "decode_stream",
+    "encode",
+    "encode_image",
+    "latent_symbols",
+    "load_model",
+    "reconstruct",
+]

@@ -1,0 +1,1 @@
+"""Subcommands of the ``rdcodec`` CLI, each module imported only when its command runs."""

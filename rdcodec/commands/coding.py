@@ -1,0 +1,134 @@
+"""``rdcodec encode`` and ``rdcodec decode``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import click
+
+from .files import CommandError, check_output, fail, note, read_input, write_output
+
+
+def _load(model: str | None, quality: int | None):
+    from ..codec import load_model
+    from ..registry import Registry
+
+    if model is not None and quality is not None:
+        raise CommandError("give --model or --quality, not both")
+    registry = Registry()
+    if quality is not None:
+        return load_model(registry.find_quality(quality).id, registry)
+    return load_model(model, registry)
+
+
+def _user_errors():
+    from ..codec import CodecError
+    from ..container import ContainerError
+    from ..image_io import ImageReadError
+    from ..registry import ModelNotFoundError
+
+    return (CommandError, CodecError, ContainerError, ImageReadError, ModelNotFoundError)
+
+
+@click.command("encode")
+@click.argument("source", metavar="IN")
+@click.option("-o", "--output", required=True, metavar="OUT", help="output .rdc file, or - for stdout")
+@click.option("-m", "--model", default=None, help="model id or name (default: the shipped default model)")
+@click.option("-q", "--quality", type=int, default=None, help="pick the shipped model of this quality level")
+@click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
+def encode_command(source, output, model, quality, force, as_json):
+    """Compress image IN (any format Pillow reads; - for stdin) into a .rdc file."""
+    errors = _user_errors()
+    try:
+        check_output(output, force)
+        data = read_input(source)
+        from ..codec import encode_image
+        from ..image_io import read_image
+        from ..container import DEFAULT_MAX_PIXELS
+
+        loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS)
+        for line in loaded.notes:
+            note(f"note: {line}")
+        m = _load(model, quality)
+        result = encode_image(loaded, m)
+        write_output(output, result.data, force)
+    except errors as exc:
+        fail(str(exc))
+    summary = {
+        "input": source,
+        "output": output,
+        "model": m.id,
+        "width": result.width,
+        "height": result.height,
+        "bytes": len(result.data),
+        "bpp": result.bits_per_pixel,
+        "estimated_bpp": result.estimated_bpp,
+        "escapes": result.escapes,
+    }
+    if as_json:
+        click.echo(json.dumps(summary), err=output == "-")
+    else:
+        note(
+            f"{source} -> {output}: {result.width}x{result.height}, {len(result.data)} bytes, "
+            f"{result.bits_per_pixel:.4f} bpp (estimated {result.estimated_bpp:.4f}), model {m.id}"
+        )
+
+
+@click.command("decode")
+@click.argument("source", metavar="IN")
+@click.option("-o", "--output", required=True, metavar="OUT", help="output image (PNG unless the suffix names another lossless format), or - for stdout")
+@click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
+@click.option("--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
+def decode_command(source, output, force, reference, as_json):
+    """Decompress IN (.rdc file, or - for stdin) into an image."""
+    errors = _user_errors()
+    try:
+        check_output(output, force)
+        data = read_input(source)
+        from ..codec import decode_stream
+
+        result = decode_stream(data)
+        image_bytes = _encode_output(result.pixels, output)
+        quality = None
+        if reference is not None:
+            from ..image_io import read_image
+            from ..quality import measure
+
+            ref = read_image(read_input(reference)).pixels
+            if ref.shape != result.pixels.shape:
+                raise CommandError(f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}")
+            quality = measure(ref, result.pixels)
+        write_output(output, image_bytes, force)
+    except errors as exc:
+        fail(str(exc))
+    h = result.header
+    summary = {"input": source, "output": output, "model": h.model_id, "width": h.width, "height": h.height, "bpp": result.bits_per_pixel}
+    if quality is not None:
+        summary.update(psnr=quality.psnr, ssim=quality.ssim, ms_ssim=quality.ms_ssim)
+    if as_json:
+        click.echo(json.dumps(summary), err=output == "-")
+    else:
+        line = f"{source} -> {output}: {h.width}x{h.height}, {result.bits_per_pixel:.4f} bpp, model {h.model_id}"
+        if quality is not None:
+            line += f"; PSNR {quality.psnr:.2f} dB, SSIM {quality.ssim:.4f}, MS-SSIM {quality.ms_ssim:.4f}"
+        note(line)
+
+
+_LOSSLESS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}
+
+
+def _encode_output(pixels, output: str) -> bytes:
+    from pathlib import Path
+
+    from PIL import Image
+
+    suffix = Path(output).suffix.lower() if output != "-" else ".png"
+    fmt = _LOSSLESS.get(suffix)
+    if fmt is None:
+        raise CommandError(f"{output}: decode writes lossless images; use a .png, .bmp, .tif or .ppm name")
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt)
+    return buf.getvalue()

@@ -1,0 +1,70 @@
+"""``rdcodec info`` and ``rdcodec models`` (no torch needed)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .files import CommandError, fail, read_input
+
+
+@click.command("info")
+@click.argument("source", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def info_command(source, as_json):
+    """Show the header fields of a .rdc FILE (- for stdin) and its bits per pixel."""
+    from ..container import ContainerError, unpack
+
+    try:
+        parsed = unpack(read_input(source))
+    except (CommandError, ContainerError) as exc:
+        fail(str(exc))
+    h = parsed.header
+    fields = {
+        "file": source,
+        "format_version": h.format_version,
+        "model_id": h.model_id,
+        "model_digest": h.model_digest.hex(),
+        "width": h.width,
+        "height": h.height,
+        "latent_shape": [h.latent_channels, h.latent_height, h.latent_width],
+        "payload_bytes": h.payload_length,
+        "file_bytes": parsed.size,
+        "bpp": parsed.bits_per_pixel,
+    }
+    if as_json:
+        click.echo(json.dumps(fields))
+        return
+    for key, value in fields.items():
+        if key == "bpp":
+            value = f"{value:.4f}"
+        elif key == "latent_shape":
+            value = "x".join(map(str, value))
+        click.echo(f"{key:15s} {value}")
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def models_command(as_json):
+    """List the installed models with their measured Kodak figures."""
+    from ..registry import Registry
+
+    registry = Registry()
+    entries = registry.entries()
+    if as_json:
+        click.echo(json.dumps({"directory": str(registry.directory), "models": [e.to_dict() for e in entries]}, indent=2))
+        return
+    if not entries:
+        fail(f"no models found in {registry.directory}")
+    click.echo(f"{'id':24s} {'q':>2s} {'metric':7s} {'bpp':>6s} {'PSNR':>6s} {'SSIM':>6s} {'MS-SSIM':>7s}")
+    for e in entries:
+        k = e.kodak or {}
+        fmt = lambda key, spec: format(k[key], spec) if key in k else "-"  # noqa: E731
+        mark = " (default)" if e.default else ""
+        q = "" if e.quality is None else str(e.quality)
+        click.echo(
+            f"{e.id:24s} {q:>2s} {e.objective.get('metric', '-'):7s} {fmt('bpp', '6.3f'):>6s} "
+            f"{fmt('psnr', '6.2f'):>6s} {fmt('ssim', '6.4f'):>6s} {fmt('ms_ssim', '7.4f'):>7s}{mark}"
+        )
+    click.echo(f"(figures: mean over the 24 Kodak images, real file sizes; models in {registry.directory})")

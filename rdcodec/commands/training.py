@@ -1,0 +1,48 @@
+"""``rdcodec train`` and ``rdcodec export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .files import fail
+
+
+@click.command("train", context_settings={"ignore_unknown_options": True})
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="JSON file of training options")
+@click.option("--run-dir", required=True, help="directory for checkpoint and logs; resumes if it holds a checkpoint")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override one option (dotted keys reach network.* and objective.*)")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+def train_command(config, run_dir, overrides, no_progress):
+    """Train a RaDOGAGA model (same as tools/train.py)."""
+    from ..training_cli import main
+
+    argv = ["--run-dir", run_dir]
+    if config:
+        argv += ["--config", config]
+    for item in overrides:
+        argv += ["--set", item]
+    if no_progress:
+        argv.append("--no-progress")
+    raise SystemExit(main(argv))
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--id", "model_id", required=True, help="model id written into every stream")
+@click.option("--models-dir", default=None, help="registry directory (default: the installed models directory)")
+@click.option("--default", "make_default", is_flag=True, help="make it the default model")
+@click.option("--quality", type=int, default=None, help="quality level for encode --quality")
+@click.option("--description", default="", help="one-line description")
+def export_command(checkpoint, model_id, models_dir, make_default, quality, description):
+    """Freeze a training CHECKPOINT's prior into integer tables and register the model."""
+    from ..export import export_checkpoint
+    from ..registry import Registry
+
+    if not Path(checkpoint).is_file():
+        fail(f"{checkpoint}: no such file")
+    entry = export_checkpoint(
+        Path(checkpoint), Registry(models_dir), model_id, default=make_default, quality=quality, description=description
+    )
+    click.echo(f"exported {entry.id}: {entry.weights}, {entry.tables} (digest {entry.digest[:16]})", err=True)

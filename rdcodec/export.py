@@ -1,0 +1,119 @@
+"""Export: freeze a trained network's prior into integer tables and register the model.
+
+This is the one place where the float prior P_ψ becomes integers (TFC's ``compression=True``
+re-creation, CompressAI's ``update``)::
+
+    quantiles (aux loss) ──► per-channel range [lower, upper] around the median
+    P_ψ bins on that range + tail mass ──► quantize_pmf ──► counts (sum 2**16)  ──► tables.npz
+    medians (float32, the quantization centres) ──────────────────────────────────► tables.npz
+    state dict + network config ──────────────────────────────────────────────────► weights.pt
+
+Files are named by the model id and the first 8 hex digits of the model digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import torch
+
+from .entropy import FrozenTables, freeze
+from .network import RDAutoencoder
+from .registry import ModelEntry, Registry, model_digest
+
+
+def tail_ranges(network: RDAutoencoder) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel symbol range [lower, upper] from the prior's learned tail quantiles."""
+    q = network.entropy_bottleneck.quantiles.detach()[:, 0, :]
+    medians = q[:, 1]
+    lower = -torch.ceil(medians - q[:, 0]).clamp_min(0).to(torch.int64)
+    upper = torch.ceil(q[:, 2] - medians).clamp_min(0).to(torch.int64)
+    return lower, upper
+
+
+def freeze_network_tables(network: RDAutoencoder) -> tuple[FrozenTables, np.ndarray]:
+    """(integer tables, float32 medians) of a trained network."""
+    lower, upper = tail_ranges(network)
+    pmf, tail = network.discrete_pmf(lower, upper)
+    tables = freeze(pmf.double().numpy(), tail.double().numpy(), lower.numpy(), (upper - lower + 1).numpy())
+    return tables, network.medians().float().numpy().astype(np.float32)
+
+
+def tables_file_bytes(tables: FrozenTables, medians: np.ndarray) -> bytes:
+    """The ``.npz`` tables file: the integer tables plus the quantization centres."""
+    buf = io.BytesIO()
+    with np.load(io.BytesIO(tables.to_bytes())) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(buf, medians=medians.astype("<f4"), **arrays)
+    return buf.getvalue()
+
+
+def weights_file_bytes(network: RDAutoencoder) -> bytes:
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    torch.save({"network": network.config.to_dict(), "state_dict": state}, buf)
+    return buf.getvalue()
+
+
+def export_model(
+    network: RDAutoencoder,
+    registry: Registry,
+    model_id: str,
+    *,
+    name: str | None = None,
+    objective: dict | None = None,
+    description: str = "",
+    default: bool = False,
+    quality: int | None = None,
+    training: dict | None = None,
+    kodak: dict | None = None,
+) -> ModelEntry:
+    """Freeze tables, write both files into ``registry`` and add the manifest entry."""
+    network = network.eval()
+    tables, medians = freeze_network_tables(network)
+    tables_blob = tables_file_bytes(tables, medians)
+    weights_blob = weights_file_bytes(network)
+    digest = model_digest(weights_blob, tables_blob)
+    weights_name = f"{model_id}-{digest[:8]}.pt"
+    tables_name = f"{model_id}-{digest[:8]}.tables.npz"
+    entry = ModelEntry(
+        id=model_id,
+        name=name or model_id,
+        weights=weights_name,
+        tables=tables_name,
+        sha256={
+            weights_name: hashlib.sha256(weights_blob).hexdigest(),
+            tables_name: hashlib.sha256(tables_blob).hexdigest(),
+        },
+        digest=digest,
+        network=network.config.to_dict(),
+        objective=objective or {},
+        description=description,
+        default=default,
+        quality=quality,
+        training=training or {},
+        kodak=kodak,
+    )
+    registry.add(entry, weights_blob, tables_blob)
+    return entry
+
+
+def settle_quantiles(network: RDAutoencoder) -> None:
+    """Place the prior's tail quantiles exactly (compressai's bisection), before freezing."""
+    with torch.no_grad():
+        network.entropy_bottleneck._update_quantiles()
+
+
+def export_checkpoint(checkpoint, registry: Registry, model_id: str, **fields) -> ModelEntry:
+    """Export a :mod:`rdcodec.training` checkpoint (quantiles settled by bisection first)."""
+    from .network import NetworkConfig
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
+    network.load_state_dict(state["model"])
+    settle_quantiles(network)
+    training = dict(fields.pop("training", None) or {})
+    training.setdefault("steps", int(state["step"]))
+    return export_model(network, registry, model_id, objective=state.get("objective"), training=training, **fields)

@@ -1,0 +1,108 @@
+"""Reading and writing images with Pillow, as H×W×3 uint8 RGB arrays.
+
+What is converted, and how (each conversion adds one note for the user):
+
+* grayscale (L, 1, I;16 …) → RGB by repeating the channel;
+* palette (P) → RGB through the palette (a transparent palette entry is treated like alpha);
+* alpha (RGBA, LA, PA) → **alpha is dropped**: the colour channels are kept as stored,
+  not composited onto a background, and the decoded image is opaque RGB;
+* CMYK / YCbCr / LAB → RGB with Pillow's conversion;
+* 16-bit and 32-bit integer or float inputs → 8 bits (16-bit values are divided by 257,
+  rounded; 32-bit modes are clipped to 0…255 as Pillow converts them).
+
+Only the first frame of animated or multi-page files is read.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".gif")
+
+
+class ImageReadError(ValueError):
+    """The input is not an image Pillow can decode."""
+
+
+class LoadedImage(NamedTuple):
+    pixels: np.ndarray  # H×W×3 uint8
+    notes: tuple[str, ...]  # one line per conversion that was applied
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly or recursively under ``folder``, sorted by path."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _to_rgb(im: Image.Image) -> LoadedImage:
+    notes: list[str] = []
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        arr = np.asarray(im, dtype=np.uint16).astype(np.float64)
+        arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+        notes.append("16-bit input reduced to 8 bits")
+        notes.append("grayscale input converted to RGB")
+        return LoadedImage(np.repeat(arr[:, :, None], 3, axis=2), tuple(notes))
+    if mode in ("I", "F"):
+        notes.append(f"32-bit ({mode}) input clipped to 8 bits")
+        arr = np.clip(np.asarray(im, dtype=np.float64), 0, 255).round().astype(np.uint8)
+        notes.append("grayscale input converted to RGB")
+        return LoadedImage(np.repeat(arr[:, :, None], 3, axis=2), tuple(notes))
+    if mode == "P":
+        has_alpha = "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        notes.append("palette input converted to RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        notes.append("alpha channel dropped (colour kept as stored, not composited)")
+        im = im.convert("RGB") if mode != "LA" else im.convert("L")
+        mode = im.mode
+    if mode in ("L", "1"):
+        notes.append("grayscale input converted to RGB")
+        im = im.convert("RGB")
+    elif mode != "RGB":
+        notes.append(f"{mode} input converted to RGB")
+        im = im.convert("RGB")
+    return LoadedImage(np.asarray(im, dtype=np.uint8).copy(), tuple(notes))
+
+
+def read_image(source: str | Path | bytes, max_pixels: int | None = None) -> LoadedImage:
+    """Decode an image file (path or bytes) to RGB uint8, noting conversions.
+
+    ``max_pixels`` refuses larger images from their header, before pixels are decoded.
+    """
+    try:
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
+    except OSError as exc:
+        raise ImageReadError(f"cannot open {source}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            with Image.open(handle) as im:
+                w, h = im.size
+                if max_pixels is not None and w * h > max_pixels:
+                    raise ImageReadError(f"image is {w}×{h} = {w * h} pixels, over the limit of {max_pixels}")
+                im.seek(0)
+                im.load()
+                return _to_rgb(im)
+        except ImageReadError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            name = "input" if isinstance(source, (bytes, bytearray)) else str(source)
+            raise ImageReadError(f"{name} is not a readable image ({exc})") from None
+
+
+def read_rgb_array(path: str | Path) -> np.ndarray:
+    """H×W×3 uint8 pixels of an image file, conversions applied silently."""
+    return read_image(path).pixels
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes of an H×W×3 uint8 array."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,153 @@
+"""RaDOGAGA image autoencoder: transforms and learned factorized prior.
+
+This is the only module of rdcodec that imports :mod:`compressai`.
+
+The transforms are those of the factorized-prior family (Ballé et al. 2018),
+built from compressai's GDN layers, with the layer names of
+``compressai.models.FactorizedPrior`` so a state dict moves between the two::
+
+        x ──► g_a (analysis f_θ) ──► z ──┬──────────────► g_s ──► x̂  = g(z)        (eq. 2)
+      [B,3,H,W]   4 × conv5×5/2 + GDN  [B,M,H/16,W/16] │
+                                                   z + ε ─► g_s ──► x̆  = g(z + ε)    (eq. 3, 4)
+                                                     │
+                                   EntropyBottleneck P_ψ(z + ε)  ─► rate −log₂ P        (eq. 5, 1st term)
+
+At coding time ``z`` is rounded around the per-channel medians of P_ψ, the
+symbols are range coded with frozen integer tables (:mod:`rdcodec.entropy`),
+and the decoder computes ``g_s(symbols + medians)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    # compressai 1.2.8 warns about torch.jit.script at import; nothing else is hidden.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.layers import GDN
+
+#: Total down-sampling factor of the analysis transform (four stride-2 convolutions).
+STRIDE = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of one model, stored beside its weights.
+
+    N: channels of the hidden layers; M: latent channels (the dimension of z per position).
+    """
+
+    N: int = 64
+    M: int = 96
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NetworkConfig":
+        return cls(N=int(data["N"]), M=int(data["M"]))
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=5, stride=2, padding=2)
+
+
+def _deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, kernel_size=5, stride=2, padding=2, output_padding=1)
+
+
+class RDAutoencoder(nn.Module):
+    """Encoder f_θ = ``g_a``, decoder g_φ = ``g_s``, prior P_ψ = ``entropy_bottleneck`` (paper eq. 2–5).
+
+    Inputs are float images in [0, 1] with H and W multiples of :data:`STRIDE`.
+    """
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()):
+        super().__init__()
+        N, M = config.N, config.M
+        self.config = config
+        self.g_a = nn.Sequential(
+            _conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M)
+        )
+        self.g_s = nn.Sequential(
+            _deconv(M, N), GDN(N, inverse=True),
+            _deconv(N, N), GDN(N, inverse=True),
+            _deconv(N, N), GDN(N, inverse=True),
+            _deconv(N, 3),
+        )
+        self.entropy_bottleneck = EntropyBottleneck(M)
+
+    # --- training-time pieces (eq. 3-5) ---------------------------------------------------
+    def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """z = f_θ(x) (eq. 2)."""
+        return self.g_a(x)
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """x̂ = g_φ(z) (eq. 2), unclamped."""
+        return self.g_s(z)
+
+    def noisy_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z + ε with ε ~ U(−½, ½) (σ² = 1/12, eq. 3) and the bin likelihood P_ψ(z + ε)."""
+        z_noisy, likelihoods = self.entropy_bottleneck(z, training=True)
+        return z_noisy, likelihoods
+
+    def aux_loss(self) -> torch.Tensor:
+        """compressai's quantile loss that places the prior's tail quantiles (used for the tables)."""
+        return self.entropy_bottleneck.loss()
+
+    # --- coding-time pieces ---------------------------------------------------------------
+    def medians(self) -> torch.Tensor:
+        """Per-channel medians of P_ψ, the centres of the quantization grid (shape [M])."""
+        return self.entropy_bottleneck._get_medians().detach().reshape(-1)
+
+    def quantize(self, z: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
+        """Integer symbols round(z − median) (float tensor holding integers)."""
+        return torch.round(z - medians.view(1, -1, 1, 1))
+
+    def dequantize(self, symbols: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
+        return symbols + medians.view(1, -1, 1, 1)
+
+    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(main parameters, auxiliary quantile parameters), as compressai's examples split them."""
+        main, aux = [], []
+        for name, p in self.named_parameters():
+            (aux if name.endswith(".quantiles") else main).append(p)
+        return main, aux
+
+    def discrete_pmf(self, lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """P_ψ of each integer symbol s ∈ [lower_c, upper_c] per channel, on the median grid.
+
+        Returns (pmf [M, K], tail_mass [M]) with K = max(upper − lower) + 1; entries past a
+        channel's range are 0; ``tail_mass`` is P_ψ outside the range (the escape probability).
+        Used once, at export, to freeze the integer tables.
+        """
+        eb = self.entropy_bottleneck
+        medians = self.medians()
+        span = int((upper - lower).max().item()) + 1
+        values = lower.view(-1, 1).float() + torch.arange(span, dtype=torch.float32).view(1, -1)
+        valid = values <= upper.view(-1, 1).float()
+        with torch.no_grad():
+            pmf, low_logits, _ = eb._likelihood((values + medians.view(-1, 1)).unsqueeze(1), stop_gradient=True)
+            pmf = pmf.squeeze(1).clamp_min(0)
+            pmf = torch.where(valid, pmf, torch.zeros_like(pmf))
+            # Tail below the first bin and above each channel's last bin.
+            top = (upper.float() + medians + 0.5).view(-1, 1, 1)
+            _, _, up_logits = eb._likelihood(top - 0.5, stop_gradient=True)
+            tail = torch.sigmoid(low_logits[:, 0, 0]) + torch.sigmoid(-up_logits.reshape(-1))
+        return pmf, tail
+
+
+def compressai_factorized_prior(config: NetworkConfig, state_dict: dict) -> nn.Module:
+    """compressai's own ``FactorizedPrior`` loaded with our weights (for timing comparisons)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        from compressai.models import FactorizedPrior
+    model = FactorizedPrior(config.N, config.M)
+    model.load_state_dict(state_dict, strict=False)
+    model.update(force=True)
+    return model.eval()

@@ -1,0 +1,92 @@
+"""Training objectives: RaDOGAGA (paper eq. 5) and the plain Ballé et al. loss, behind one switch.
+
+RaDOGAGA, eq. 5, averaged over x ~ P_x and ε ~ U(−½, ½)^M (σ² = 1/12)::
+
+    L = −log₂ P_ψ(z + ε) / #pixels  +  λ1 · h(D(x, g(z)))  +  λ2 · D(g(z), g(z + ε))
+        └── rate (bpp) ─────────┘      └─ reconstruction ┘      └─ scaling term ──┘
+
+Ballé baseline (eq. 1 with noise as the quantization proxy)::
+
+    L = −log₂ P_ψ(z + ε) / #pixels  +  λ · D(x, g(z + ε))        (λ = λ1; λ2 unused)
+
+D is one of ``mse`` (mean squared error on [0, 1] pixels), ``ssim`` (1 − SSIM) or
+``ms-ssim`` (1 − MS-SSIM), both from pytorch-msssim with an 11-tap Gaussian window,
+σ = 1.5 and data range 1; h is ``identity`` or ``log``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import torch
+from pytorch_msssim import ms_ssim, ssim
+
+METRICS = ("mse", "ssim", "ms-ssim")
+H_FUNCTIONS = ("identity", "log")
+KINDS = ("radogaga", "balle")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    kind: str = "radogaga"
+    metric: str = "ssim"
+    h: str = "identity"
+    lambda1: float = 10.0
+    lambda2: float = 10.0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"objective kind must be one of {KINDS}, not {self.kind!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, not {self.metric!r}")
+        if self.h not in H_FUNCTIONS:
+            raise ValueError(f"h must be one of {H_FUNCTIONS}, not {self.h!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class LossTerms(NamedTuple):
+    total: torch.Tensor
+    bpp: torch.Tensor  # rate of z + ε in bits per pixel
+    distortion: torch.Tensor  # D(x, g(z)) for RaDOGAGA, D(x, g(z + ε)) for Ballé
+    scaling: torch.Tensor  # D(g(z), g(z + ε)) (RaDOGAGA's third term; reported for Ballé too)
+
+
+def distortion(metric: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """D(a, b) for float images in [0, 1] (values outside are allowed; g is unclamped)."""
+    if metric == "mse":
+        return torch.mean((a - b) ** 2)
+    if metric == "ssim":
+        return 1.0 - ssim(a, b, data_range=1.0, size_average=True, win_size=11, win_sigma=1.5)
+    if metric == "ms-ssim":
+        return 1.0 - ms_ssim(a, b, data_range=1.0, size_average=True, win_size=11, win_sigma=1.5)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def rate_bpp(likelihoods: torch.Tensor, num_pixels: int) -> torch.Tensor:
+    """−Σ log₂ P / #pixels."""
+    return torch.log(likelihoods).sum() / (-math.log(2) * num_pixels)
+
+
+def objective(
+    config: ObjectiveConfig,
+    x: torch.Tensor,
+    likelihoods: torch.Tensor,
+    x_clean: torch.Tensor,
+    x_noisy: torch.Tensor,
+) -> LossTerms:
+    """Evaluate eq. 5 (or the Ballé loss) from x, P_ψ(z + ε), g(z) and g(z + ε)."""
+    num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
+    bpp = rate_bpp(likelihoods, num_pixels)
+    scaling = distortion(config.metric, x_clean, x_noisy)
+    if config.kind == "radogaga":
+        d = distortion(config.metric, x, x_clean)
+        h_d = torch.log(d.clamp_min(1e-12)) if config.h == "log" else d
+        total = bpp + config.lambda1 * h_d + config.lambda2 * scaling
+    else:
+        d = distortion(config.metric, x, x_noisy)
+        total = bpp + config.lambda1 * d
+    return LossTerms(total, bpp, d, scaling)

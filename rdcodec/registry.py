@@ -1,0 +1,143 @@
+"""The model registry: ``manifest.json`` and the files it names (stdlib only).
+
+Where models are looked up, first match wins:
+
+1. the directory in the ``RDCODEC_MODELS_DIR`` environment variable;
+2. ``models/`` beside the ``rdcodec`` package (running from a checkout);
+3. the ``rdcodec.shipped_models`` package data (an installed wheel carries ``models/`` there).
+
+Each manifest entry names a weights file (torch state dict) and a tables file (frozen integer
+probability tables + quantization centres, ``.npz``) with their SHA-256. The model digest
+written into every ``.rdc`` header is SHA-256(weights bytes ‖ tables bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+class ModelNotFoundError(LookupError):
+    """No such model in the registry, or its files are missing or altered."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    name: str
+    weights: str
+    tables: str
+    sha256: dict  # file name → hex digest
+    digest: str  # hex SHA-256(weights ‖ tables)
+    network: dict
+    objective: dict
+    description: str = ""
+    default: bool = False
+    quality: int | None = None
+    training: dict = dataclasses.field(default_factory=dict)
+    kodak: dict | None = None  # measured mean figures on the 24 Kodak images
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelEntry":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def model_digest(weights: bytes, tables: bytes) -> str:
+    return hashlib.sha256(weights + tables).hexdigest()
+
+
+def _checkout_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def default_models_dir() -> Path:
+    env = os.environ.get("RDCODEC_MODELS_DIR")
+    if env:
+        return Path(env)
+    checkout = _checkout_dir()
+    if (checkout / MANIFEST).is_file():
+        return checkout
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("rdcodec.shipped_models")))
+    except (ModuleNotFoundError, TypeError):
+        return checkout
+
+
+class Registry:
+    """Models listed in one directory's ``manifest.json``."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_models_dir()
+
+    def entries(self) -> list[ModelEntry]:
+        path = self.directory / MANIFEST
+        if not path.is_file():
+            return []
+        data = json.loads(path.read_text())
+        return [ModelEntry.from_dict(item) for item in data.get("models", [])]
+
+    def find(self, name: str | None = None) -> ModelEntry:
+        """Entry by id or name; ``None`` gives the default model."""
+        entries = self.entries()
+        if not entries:
+            raise ModelNotFoundError(f"no models found in {self.directory}")
+        if name is None:
+            for entry in entries:
+                if entry.default:
+                    return entry
+            return entries[0]
+        for entry in entries:
+            if name in (entry.id, entry.name):
+                return entry
+        known = ", ".join(e.id for e in entries)
+        raise ModelNotFoundError(f"unknown model {name!r} (available: {known})")
+
+    def find_quality(self, quality: int) -> ModelEntry:
+        for entry in self.entries():
+            if entry.quality == quality:
+                return entry
+        qualities = sorted(e.quality for e in self.entries() if e.quality is not None)
+        raise ModelNotFoundError(f"no model for quality {quality} (available: {qualities})")
+
+    def read_files(self, entry: ModelEntry) -> tuple[bytes, bytes]:
+        """(weights bytes, tables bytes), verified against the manifest's SHA-256."""
+        blobs = []
+        for name in (entry.weights, entry.tables):
+            path = self.directory / name
+            if not path.is_file():
+                raise ModelNotFoundError(f"model {entry.id}: file {path} is missing")
+            blob = path.read_bytes()
+            expected = entry.sha256.get(name)
+            if expected and hashlib.sha256(blob).hexdigest() != expected:
+                raise ModelNotFoundError(f"model {entry.id}: file {name} does not match its SHA-256 in the manifest")
+            blobs.append(blob)
+        return blobs[0], blobs[1]
+
+    def add(self, entry: ModelEntry, weights: bytes, tables: bytes) -> None:
+        """Write the files and insert (or replace) the entry in the manifest."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / entry.weights).write_bytes(weights)
+        (self.directory / entry.tables).write_bytes(tables)
+        entries = [e for e in self.entries() if e.id != entry.id]
+        if entry.default:
+            entries = [dataclasses.replace(e, default=False) for e in entries]
+        entries.append(entry)
+        self.write_manifest(entries)
+
+    def write_manifest(self, entries: list[ModelEntry]) -> None:
+        data = {"manifest_version": MANIFEST_VERSION, "models": [e.to_dict() for e in entries]}
+        tmp = self.directory / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, self.directory / MANIFEST)

@@ -1,0 +1,261 @@
+"""Training loop for :class:`rdcodec.network.RDAutoencoder` with the eq. 5 objective.
+
+Data flow of one step::
+
+    crops x ──► g_a ──► z ──► EntropyBottleneck (noise) ──► z + ε, P_ψ(z + ε)
+                         └────────────┬─────────────────────────┘
+                               g_s([z ; z + ε])  (one batched decoder call)
+                                      └──► g(z), g(z + ε) ──► objective (eq. 5) ──► Adam
+    quantiles ──► aux (quantile) loss ──► Adam (aux)
+
+A run lives in one directory: ``config.json``, ``checkpoint.pt`` (written atomically every
+``checkpoint_every`` steps and at the end), ``log.jsonl`` (train and validation records).
+Running again with the same directory resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .image_io import list_images, read_rgb_array
+from .network import STRIDE, NetworkConfig, RDAutoencoder
+from .objective import ObjectiveConfig, distortion, objective, rate_bpp
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    train_dirs: list[str]
+    val_dir: str | None = None
+    network: dict = dataclasses.field(default_factory=lambda: NetworkConfig().to_dict())
+    objective: dict = dataclasses.field(default_factory=lambda: ObjectiveConfig().to_dict())
+    steps: int = 10000
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 1e-4
+    prior_lr_scale: float = 10.0  # learning rate of P_ψ's density parameters = lr × this
+    aux_lr: float = 1e-3
+    clip_grad: float = 1.0
+    seed: int = 0
+    bf16: bool = False
+    device: str = "cpu"
+    threads: int = 0  # 0 = torch default
+    val_every: int = 500
+    val_images: int = 8
+    val_crop: int = 256
+    checkpoint_every: int = 100
+    log_every: int = 50
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**data)
+
+
+class CropSampler:
+    """Random crops with flips from images held in memory as uint8 arrays."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, seed: int):
+        self.images = [im for im in images if min(im.shape[:2]) >= crop]
+        if not self.images:
+            raise ValueError(f"no training image is at least {crop}×{crop}")
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        c = self.crop
+        out = np.empty((size, c, c, 3), dtype=np.uint8)
+        for i in range(size):
+            im = self.images[self.rng.integers(len(self.images))]
+            y = self.rng.integers(im.shape[0] - c + 1)
+            x = self.rng.integers(im.shape[1] - c + 1)
+            patch = im[y : y + c, x : x + c]
+            if self.rng.random() < 0.5:
+                patch = patch[:, ::-1]
+            if self.rng.random() < 0.5:
+                patch = patch[::-1]
+            out[i] = patch
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def load_images(dirs: list[str]) -> list[np.ndarray]:
+    arrays = []
+    for d in dirs:
+        for path in list_images(Path(d)):
+            arrays.append(read_rgb_array(path))
+    return arrays
+
+
+def _center_crop(im: np.ndarray, size: int) -> np.ndarray:
+    h, w = im.shape[:2]
+    s_h = min(size, h - h % STRIDE)
+    s_w = min(size, w - w % STRIDE)
+    y, x = (h - s_h) // 2, (w - s_w) // 2
+    return im[y : y + s_h, x : x + s_w]
+
+
+@torch.no_grad()
+def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str) -> dict:
+    """Quantized (not noisy) operating point: estimated bpp, PSNR and SSIM of g(round(z))."""
+    model.eval()
+    medians = model.medians()
+    totals = {"bpp": 0.0, "psnr": 0.0, "ssim": 0.0, "distortion": 0.0}
+    for x in images:
+        z = model.encode_latent(x)
+        _, likelihoods = model.entropy_bottleneck(z, training=False)
+        z_hat = model.dequantize(model.quantize(z, medians), medians)
+        x_hat = model.decode_latent(z_hat).clamp(0, 1)
+        x_hat = torch.round(x_hat * 255) / 255
+        mse = torch.mean((x - x_hat) ** 2).item()
+        totals["bpp"] += rate_bpp(likelihoods, x.shape[2] * x.shape[3]).item()
+        totals["psnr"] += 10 * math.log10(1.0 / max(mse, 1e-12))
+        totals["ssim"] += 1.0 - distortion("ssim", x, x_hat).item()
+        totals["distortion"] += distortion(metric, x, x_hat).item()
+    model.train()
+    return {k: v / len(images) for k, v in totals.items()}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
+    """Train (or resume) in ``run_dir``; returns the checkpoint path."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    net_cfg = NetworkConfig.from_dict(config.network)
+    obj_cfg = ObjectiveConfig(**config.objective)
+    model = RDAutoencoder(net_cfg).to(device)
+    main_params, aux_params = model.parameter_groups()
+    prior_ids = {id(p) for p in model.entropy_bottleneck.parameters()}
+    optimizer = torch.optim.Adam(
+        [
+            {"params": [p for p in main_params if id(p) not in prior_ids], "lr_scale": 1.0},
+            {"params": [p for p in main_params if id(p) in prior_ids], "lr_scale": config.prior_lr_scale},
+        ],
+        lr=config.lr,
+    )
+    aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
+
+    ckpt_path = run_dir / "checkpoint.pt"
+    step = 0
+    sampler_state = None
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except ValueError:  # parameter groups changed: keep the weights, restart the moments
+            print("optimizer state does not match the parameter groups; starting fresh moments", file=sys.stderr)
+        aux_optimizer.load_state_dict(state["aux_optimizer"])
+        step = state["step"]
+        sampler_state = state.get("sampler_rng")
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming {run_dir} at step {step}", file=sys.stderr)
+    for group, scale in zip(optimizer.param_groups, (1.0, config.prior_lr_scale)):
+        group["lr"] = config.lr * scale  # the configured rates win over the saved ones
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+
+    t0 = time.time()
+    sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed)
+    if sampler_state is not None:
+        sampler.rng.bit_generator.state = sampler_state
+    val_images = []
+    if config.val_dir:
+        for im in load_images([config.val_dir])[: config.val_images]:
+            crop = _center_crop(im, config.val_crop)
+            val_images.append(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float().div(255).to(device))
+    print(f"loaded {len(sampler.images)} training images in {time.time() - t0:.1f}s", file=sys.stderr)
+
+    log = (run_dir / "log.jsonl").open("a")
+    log.write(json.dumps({"step": step, "kind": "start", "config": dataclasses.asdict(config)}) + "\n")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 60)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
+    running = {"loss": 0.0, "bpp": 0.0, "distortion": 0.0, "scaling": 0.0}
+    n_running = 0
+    t_last = time.time()
+    model.train()
+    while step < config.steps:
+        x = sampler.batch(config.batch_size).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        aux_optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            z = model.encode_latent(x)
+        z = z.float()
+        z_noisy, likelihoods = model.noisy_latent(z)
+        with autocast:
+            decoded = model.decode_latent(torch.cat([z, z_noisy]))
+        decoded = decoded.float()
+        x_clean, x_noisy = decoded[: len(x)], decoded[len(x) :]
+        terms = objective(obj_cfg, x, likelihoods, x_clean, x_noisy)
+        if not torch.isfinite(terms.total):
+            raise FloatingPointError(f"non-finite loss at step {step}")
+        terms.total.backward()
+        if config.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(main_params, config.clip_grad)
+        optimizer.step()
+        aux = model.aux_loss()
+        aux.backward()
+        aux_optimizer.step()
+        step += 1
+
+        running["loss"] += terms.total.item()
+        running["bpp"] += terms.bpp.item()
+        running["distortion"] += terms.distortion.item()
+        running["scaling"] += terms.scaling.item()
+        n_running += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(bpp=f"{terms.bpp.item():.3f}", D=f"{terms.distortion.item():.4f}", refresh=False)
+        if step % config.log_every == 0:
+            rec = {"step": step, "kind": "train", "aux": aux.item(), "sec_per_step": (time.time() - t_last) / n_running}
+            rec.update({k: v / n_running for k, v in running.items()})
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            running = dict.fromkeys(running, 0.0)
+            n_running = 0
+            t_last = time.time()
+        if val_images and (step % config.val_every == 0 or step == config.steps):
+            rec = {"step": step, "kind": "val", **validate(model, val_images, obj_cfg.metric)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if bar is not None:
+                bar.write(f"step {step} val bpp {rec['bpp']:.3f} PSNR {rec['psnr']:.2f} SSIM {rec['ssim']:.4f}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            _atomic_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "aux_optimizer": aux_optimizer.state_dict(),
+                    "step": step,
+                    "network": net_cfg.to_dict(),
+                    "objective": obj_cfg.to_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "sampler_rng": sampler.rng.bit_generator.state,
+                },
+                ckpt_path,
+            )
+    if bar is not None:
+        bar.close()
+    log.close()
+    return ckpt_path

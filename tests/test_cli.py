@@ -1,0 +1,190 @@
+"""The rdcodec CLI, in process through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from rdcodec.cli import main
+from conftest import export_tiny, synthetic_image
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "in.png"
+    Image.fromarray(synthetic_image(37, 53)).save(path)
+    return path
+
+
+def _bad(result, tmp_path_out=None):
+    """One clear line on stderr, exit status 2, no traceback, no output file."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rdcodec: error: ")
+    assert "Traceback" not in result.output
+    if tmp_path_out is not None:
+        assert not tmp_path_out.exists()
+        assert not list(tmp_path_out.parent.glob(f".{tmp_path_out.name}.*"))
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from rdcodec.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules, 'compressai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False False")
+    assert "encode" in out.stdout and "rd" not in out.stderr
+
+
+def test_encode_decode_round_trip(runner, models_env, png, tmp_path):
+    rdc, out = tmp_path / "x.rdc", tmp_path / "x.png"
+    r = runner.invoke(main, ["encode", str(png), "-o", str(rdc)])
+    assert r.exit_code == 0, r.output
+    assert "bpp" in r.stderr and r.stdout == ""
+    bpp = rdc.stat().st_size * 8 / (37 * 53)
+    assert f"{bpp:.4f} bpp" in r.stderr
+    r = runner.invoke(main, ["decode", str(rdc), "-o", str(out), "--reference", str(png)])
+    assert r.exit_code == 0, r.output
+    assert "SSIM" in r.stderr and "PSNR" in r.stderr
+    assert np.asarray(Image.open(out)).shape == (37, 53, 3)
+
+
+def test_json_outputs(runner, models_env, png, tmp_path):
+    rdc = tmp_path / "x.rdc"
+    r = runner.invoke(main, ["encode", str(png), "-o", str(rdc), "--json"])
+    enc = json.loads(r.stdout)
+    assert enc["bytes"] == rdc.stat().st_size and enc["bpp"] == pytest.approx(enc["bytes"] * 8 / (37 * 53))
+    assert enc["model"] == "tiny"
+    r = runner.invoke(main, ["info", str(rdc), "--json"])
+    info = json.loads(r.stdout)
+    assert (info["width"], info["height"], info["model_id"], info["format_version"]) == (53, 37, "tiny", 1)
+    assert info["latent_shape"] == [8, 3, 4]
+    r = runner.invoke(main, ["decode", str(rdc), "-o", str(tmp_path / "o.png"), "--json", "--reference", str(png)])
+    dec = json.loads(r.stdout)
+    assert 0 < dec["ssim"] <= 1 and dec["psnr"] > 0
+
+
+def test_stdin_stdout(runner, models_env, png):
+    r = runner.invoke(main, ["encode", "-", "-o", "-"], input=png.read_bytes())
+    assert r.exit_code == 0
+    assert r.stdout_bytes[:4] == b"\x89RDC"
+    r2 = runner.invoke(main, ["decode", "-", "-o", "-"], input=r.stdout_bytes)
+    assert r2.exit_code == 0
+    assert r2.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_text_and_models(runner, models_env, png, tmp_path):
+    rdc = tmp_path / "x.rdc"
+    runner.invoke(main, ["encode", str(png), "-o", str(rdc)])
+    r = runner.invoke(main, ["info", str(rdc)])
+    assert r.exit_code == 0 and "model_id" in r.stdout and "tiny" in r.stdout
+    r = runner.invoke(main, ["models"])
+    assert r.exit_code == 0 and "tiny" in r.stdout and "(default)" in r.stdout
+    r = runner.invoke(main, ["models", "--json"])
+    assert json.loads(r.stdout)["models"][0]["id"] == "tiny"
+
+
+def test_existing_output_needs_force(runner, models_env, png, tmp_path):
+    rdc = tmp_path / "x.rdc"
+    rdc.write_bytes(b"keep me")
+    r = runner.invoke(main, ["encode", str(png), "-o", str(rdc)])
+    _bad(r)
+    assert rdc.read_bytes() == b"keep me"
+    r = runner.invoke(main, ["encode", str(png), "-o", str(rdc), "--force"])
+    assert r.exit_code == 0 and rdc.read_bytes()[:4] == b"\x89RDC"
+
+
+def _good_stream(runner, png, tmp_path):
+    rdc = tmp_path / "good.rdc"
+    assert runner.invoke(main, ["encode", str(png), "-o", str(rdc)]).exit_code == 0
+    return rdc.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda d: d[: len(d) // 2], id="truncated"),
+        pytest.param(lambda d: b"GIF89a" + d[6:], id="wrong-magic"),
+        pytest.param(lambda d: d[:4] + bytes([9]) + d[5:], id="future-version"),
+        pytest.param(lambda d: d[:-8] + bytes([d[-8] ^ 0x40]) + d[-7:], id="corrupt-payload"),
+        pytest.param(lambda d: d[:12] + bytes([d[12] ^ 0x01]) + d[13:], id="corrupt-header"),
+        pytest.param(lambda d: b"", id="empty"),
+    ],
+)
+def test_bad_rdc_files(runner, models_env, png, tmp_path, mutate):
+    bad = tmp_path / "bad.rdc"
+    bad.write_bytes(mutate(_good_stream(runner, png, tmp_path)))
+    out = tmp_path / "out.png"
+    _bad(runner.invoke(main, ["decode", str(bad), "-o", str(out)]), out)
+
+
+def test_other_model_file(runner, models_env, png, tmp_path):
+    from rdcodec import codec
+
+    other = export_tiny(tmp_path / "other", model_id="stranger")
+    data = codec.encode(png, codec.load_model(registry=other))
+    bad = tmp_path / "other.rdc"
+    bad.write_bytes(data)
+    out = tmp_path / "out.png"
+    r = runner.invoke(main, ["decode", str(bad), "-o", str(out)])
+    _bad(r, out)
+    assert "stranger" in r.stderr
+
+
+def test_declared_size_over_limit(runner, models_env, tmp_path):
+    from rdcodec.container import Header, pack
+
+    header = Header("tiny", bytes(16), 1 << 15, 1 << 14, 8, 1 << 10, 1 << 11, 4)
+    bad = tmp_path / "huge.rdc"
+    bad.write_bytes(pack(header, b"\x00" * 4))
+    out = tmp_path / "out.png"
+    r = runner.invoke(main, ["decode", str(bad), "-o", str(out)])
+    _bad(r, out)
+    assert "over the limit" in r.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an image", b"\x89PNG\r\n\x1a\n\x00\x00garbage"])
+def test_unreadable_images(runner, models_env, tmp_path, content):
+    src = tmp_path / "in.png"
+    src.write_bytes(content)
+    out = tmp_path / "out.rdc"
+    _bad(runner.invoke(main, ["encode", str(src), "-o", str(out)]), out)
+
+
+def test_missing_input_and_unknown_model(runner, models_env, png, tmp_path):
+    out = tmp_path / "out.rdc"
+    _bad(runner.invoke(main, ["encode", str(tmp_path / "nope.png"), "-o", str(out)]), out)
+    _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "--model", "nonexistent"]), out)
+    _bad(runner.invoke(main, ["decode", str(tmp_path / "nope.rdc"), "-o", str(out)]), out)
+    _bad(runner.invoke(main, ["info", str(png)]))
+
+
+def test_image_over_pixel_limit_is_refused(runner, models_env, tmp_path, monkeypatch):
+    import rdcodec.container
+
+    monkeypatch.setattr(rdcodec.container, "DEFAULT_MAX_PIXELS", 100)
+    src = tmp_path / "in.png"
+    Image.fromarray(synthetic_image(11, 10)).save(src)
+    out = tmp_path / "out.rdc"
+    r = runner.invoke(main, ["encode", str(src), "-o", str(out)])
+    _bad(r, out)
+    assert "over the limit" in r.stderr
+
+
+def test_conversion_notes(runner, models_env, tmp_path):
+    src = tmp_path / "rgba.png"
+    rgba = np.dstack([synthetic_image(20, 20), np.full((20, 20), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(src)
+    r = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "o.rdc")])
+    assert r.exit_code == 0
+    assert "alpha channel dropped" in r.stderr

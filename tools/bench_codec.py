@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Benchmark the codec on a folder of images, through the same code path as ``rdcodec encode/decode``.
+
+    python tools/bench_codec.py ../shared/data/kodak [--model ID] [-o bench.json] [--update-manifest]
+
+Per image and as means: real bpp (file size × 8 / pixels), estimated bpp (−Σ log₂ P under the
+frozen tables), PSNR, SSIM, MS-SSIM (RGB uint8, pytorch-msssim, window 11, σ 1.5, range 255),
+encode and decode seconds; whether the stream decodes to the model's own symbols; and a timing of
+compressai's own ``FactorizedPrior.compress/decompress`` with the same weights on the same
+images (ratio rdcodec / compressai). ``--update-manifest`` stores the means as the model's
+``kodak`` figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    image: str
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+    estimated_bpp: float
+    psnr: float
+    ssim: float
+    ms_ssim: float
+    encode_s: float
+    decode_s: float
+    symbols_exact: bool
+    compressai_encode_s: float | None = None
+    compressai_decode_s: float | None = None
+    compressai_bpp: float | None = None
+
+
+def _compressai_timing(model, pixels):
+    import torch
+    import torch.nn.functional as F
+
+    from rdcodec.network import STRIDE, compressai_factorized_prior
+
+    net = _CACHE.get(model.id)
+    if net is None:
+        net = compressai_factorized_prior(model.network.config, model.network.state_dict())
+        _CACHE[model.id] = net
+    h, w = pixels.shape[:2]
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
+    x = F.pad(x, (0, -w % STRIDE, 0, -h % STRIDE), mode="replicate")
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = net.compress(x)
+        t1 = time.perf_counter()
+        net.decompress(out["strings"], out["shape"])
+        t2 = time.perf_counter()
+    nbytes = sum(len(s[0]) for s in out["strings"])
+    return t1 - t0, t2 - t1, nbytes * 8 / (h * w)
+
+
+_CACHE: dict = {}  # model id → compressai FactorizedPrior with the same weights
+
+
+def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool) -> dict:
+    import numpy as np
+    import torch
+
+    from rdcodec import codec, entropy
+    from rdcodec.container import unpack
+    from rdcodec.image_io import list_images, read_image
+    from rdcodec.quality import measure
+
+    model = codec.load_model(model_name)
+    paths = list_images(folder)[:limit]
+    if not paths:
+        raise SystemExit(f"no images in {folder}")
+    records = []
+    for i, path in enumerate(paths):
+        pixels = read_image(path).pixels
+        t0 = time.perf_counter()
+        result = codec.encode_image(pixels, model)
+        t1 = time.perf_counter()
+        decoded = codec.decode_stream(result.data, model)
+        t2 = time.perf_counter()
+        parsed = unpack(result.data)
+        symbols = codec.latent_symbols(model, pixels)
+        c, h, w = symbols.shape
+        exact = bool(np.array_equal(entropy.decode(parsed.payload, model.tables, h * w).reshape(c, h, w), symbols))
+        q = measure(pixels, decoded.pixels)
+        rec = ImageRecord(
+            image=path.name,
+            width=result.width,
+            height=result.height,
+            bytes=len(result.data),
+            bpp=result.bits_per_pixel,
+            estimated_bpp=result.estimated_bpp,
+            psnr=q.psnr,
+            ssim=q.ssim,
+            ms_ssim=q.ms_ssim,
+            encode_s=t1 - t0,
+            decode_s=t2 - t1,
+            symbols_exact=exact,
+        )
+        if compare:
+            rec.compressai_encode_s, rec.compressai_decode_s, rec.compressai_bpp = _compressai_timing(model, pixels)
+        records.append(rec)
+        print(
+            f"[{i + 1}/{len(paths)}] {path.name}: {rec.bpp:.4f} bpp (est {rec.estimated_bpp:.4f}), "
+            f"PSNR {rec.psnr:.2f}, SSIM {rec.ssim:.4f}, MS-SSIM {rec.ms_ssim:.4f}, "
+            f"enc {rec.encode_s:.2f}s dec {rec.decode_s:.2f}s",
+            file=sys.stderr,
+        )
+
+    def mean(key):
+        values = [getattr(r, key) for r in records if getattr(r, key) is not None]
+        return statistics.fmean(values) if values else None
+
+    summary = {k: mean(k) for k in ("bpp", "estimated_bpp", "psnr", "ssim", "ms_ssim", "encode_s", "decode_s")}
+    summary["all_symbols_exact"] = all(r.symbols_exact for r in records)
+    summary["max_real_over_estimate"] = max(r.bpp / r.estimated_bpp for r in records)
+    if compare:
+        summary["compressai_encode_s"] = mean("compressai_encode_s")
+        summary["compressai_decode_s"] = mean("compressai_decode_s")
+        summary["compressai_bpp"] = mean("compressai_bpp")
+        summary["encode_time_ratio"] = summary["encode_s"] / summary["compressai_encode_s"]
+        summary["decode_time_ratio"] = summary["decode_s"] / summary["compressai_decode_s"]
+    return {
+        "model": model.id,
+        "model_digest": model.entry.digest,
+        "folder": str(folder),
+        "images": len(records),
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "mean": summary,
+        "per_image": [dataclasses.asdict(r) for r in records],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--model", default=None, help="model id or name (default model if omitted)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--no-compressai", action="store_true", help="skip the compressai timing comparison")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="write the JSON here (default: stdout)")
+    parser.add_argument("--update-manifest", action="store_true", help="store the means as the model's kodak figures")
+    args = parser.parse_args(argv)
+    report = bench(args.folder, args.model, args.limit, not args.no_compressai)
+    text = json.dumps(report, indent=2)
+    if args.output:
+        args.output.write_text(text + "\n")
+    else:
+        print(text)
+    if args.update_manifest:
+        from rdcodec.registry import Registry
+
+        registry = Registry()
+        entries = registry.entries()
+        m = report["mean"]
+        figures = {k: round(m[k], 5) for k in ("bpp", "estimated_bpp", "psnr", "ssim", "ms_ssim")}
+        figures["images"] = report["images"]
+        entries = [dataclasses.replace(e, kodak=figures) if e.id == report["model"] else e for e in entries]
+        registry.write_manifest(entries)
+        print(f"manifest: {report['model']} kodak figures updated", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
