@@ -24,7 +24,7 @@ class Quality(NamedTuple):
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].double()
+    return torch.from_numpy(np.array(pixels, dtype=np.float64)).permute(2, 0, 1)[None]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

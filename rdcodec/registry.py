@@ -67,12 +67,8 @@ def default_models_dir() -> Path:
     checkout = _checkout_dir()
     if (checkout / MANIFEST).is_file():
         return checkout
-    try:
-        from importlib.resources import files
-
-        return Path(str(files("rdcodec.shipped_models")))
-    except (ModuleNotFoundError, TypeError):
-        return checkout
+    installed = Path(__file__).resolve().parent / "shipped_models"
+    return installed if (installed / MANIFEST).is_file() else checkout
 
 
 class Registry:

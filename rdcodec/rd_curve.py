@@ -1,0 +1,213 @@
+"""Rate–distortion curves from real files: rdcodec models, Pillow baselines, published references.
+
+Every rdcodec point goes through exactly the calls ``rdcodec encode`` / ``rdcodec decode`` make
+(:func:`rdcodec.image_io.read_image` → :func:`rdcodec.codec.encode_image` →
+:func:`rdcodec.codec.decode_stream`); rate is the stream's byte length × 8 / pixels, with the
+model's estimate beside it. Baselines are encoded by Pillow over a quality sweep and scored by
+the same :func:`rdcodec.quality.measure`. Metrics are computed per image, then averaged
+(bpp too). References are loaded from CompressAI's results JSON format.
+
+Data flow::
+
+    images ─► for each model:    read_image ─► encode_image ─► bytes ─► decode_stream ─► measure
+           └► for each baseline: for each quality: Pillow save ─► bytes ─► Pillow open ─► measure
+    points ─► curves (rdcodec curves grouped by training metric) ─► BD-rate table ─► JSON, plot
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from . import baselines
+from .bd_rate import bd_rate, to_db
+from .image_io import read_image
+from .quality import measure
+
+SCHEMA = "rdcodec.rd-curve/1"
+METRICS = ("psnr", "ssim", "ms_ssim")
+#: BD-rate quality axes: name → (metric key, transform to dB-like units)
+BD_AXES = {"ssim-db": ("ssim", to_db), "ms-ssim-db": ("ms_ssim", to_db), "psnr": ("psnr", float)}
+
+
+@dataclasses.dataclass
+class ImageScore:
+    image: str
+    bytes: int
+    bpp: float
+    psnr: float
+    ssim: float
+    ms_ssim: float
+    estimated_bpp: float | None = None
+
+
+@dataclasses.dataclass
+class Point:
+    setting: str  # model id, or "q=NN"
+    bpp: float | None
+    psnr: float | None
+    ssim: float | None
+    ms_ssim: float | None
+    estimated_bpp: float | None = None
+    per_image: list[ImageScore] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Curve:
+    name: str
+    kind: str  # "rdcodec" | "baseline" | "reference"
+    points: list[Point]
+
+    def values(self, key: str) -> tuple[list[float], list[float]]:
+        pts = [p for p in self.points if p.bpp is not None and getattr(p, key) is not None and math.isfinite(getattr(p, key))]
+        return [p.bpp for p in pts], [getattr(p, key) for p in pts]
+
+
+@dataclasses.dataclass
+class BdEntry:
+    curve: str
+    anchor: str
+    axis: str
+    bd_rate_percent: float | None
+
+
+def _mean(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(values) if values else None
+
+
+def _point(setting: str, scores: list[ImageScore]) -> Point:
+    return Point(
+        setting=setting,
+        bpp=_mean(s.bpp for s in scores),
+        psnr=_mean(s.psnr for s in scores),
+        ssim=_mean(s.ssim for s in scores),
+        ms_ssim=_mean(s.ms_ssim for s in scores),
+        estimated_bpp=_mean(s.estimated_bpp for s in scores) if scores and scores[0].estimated_bpp is not None else None,
+        per_image=scores,
+    )
+
+
+def score_model(model, images: dict[str, bytes], progress=None) -> Point:
+    """One rdcodec operating point: the CLI's encode and decode path on every image."""
+    from .codec import encode_image, decode_stream
+
+    scores = []
+    for name, data in images.items():
+        loaded = read_image(data)
+        result = encode_image(loaded, model)
+        decoded = decode_stream(result.data, model)
+        q = measure(loaded.pixels, decoded.pixels)
+        scores.append(ImageScore(name, len(result.data), result.bits_per_pixel, *q, estimated_bpp=result.estimated_bpp))
+        if progress:
+            progress.update(1)
+    return _point(model.id, scores)
+
+
+def score_baseline(codec_name: str, quality: int, images: dict[str, bytes], progress=None) -> Point:
+    scores = []
+    for name, data in images.items():
+        pixels = read_image(data).pixels
+        result = baselines.encode_decode(codec_name, pixels, quality)
+        q = measure(pixels, result.pixels)
+        scores.append(ImageScore(name, len(result.data), len(result.data) * 8 / (pixels.shape[0] * pixels.shape[1]), *q))
+        if progress:
+            progress.update(1)
+    return _point(f"q={quality}", scores)
+
+
+def load_reference(path: Path) -> Curve:
+    """A curve from CompressAI's results JSON (``results.bpp``, ``psnr[-rgb]``, ``ms-ssim[-rgb]``)."""
+    data = json.loads(Path(path).read_text())
+    res = data["results"]
+
+    def column(*names):
+        for n in names:
+            if n in res:
+                return res[n]
+        return [None] * len(res["bpp"])
+
+    psnr, msssim, ssim = column("psnr-rgb", "psnr"), column("ms-ssim-rgb", "ms-ssim"), column("ssim-rgb", "ssim")
+    points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(res["bpp"], psnr, ssim, msssim))]
+    return Curve(f"ref:{data.get('name', Path(path).stem)}", "reference", points)
+
+
+def bd_table(curves: list[Curve]) -> list[BdEntry]:
+    """BD-rate of every rdcodec curve against every baseline and reference, on each axis both have."""
+    table = []
+    for test in (c for c in curves if c.kind == "rdcodec"):
+        for anchor in (c for c in curves if c.kind != "rdcodec"):
+            for axis, (key, transform) in BD_AXES.items():
+                tr, tq = test.values(key)
+                ar, aq = anchor.values(key)
+                if len(tr) < 2 or len(ar) < 2:
+                    continue
+                value = bd_rate(tr, [transform(v) for v in tq], ar, [transform(v) for v in aq])
+                table.append(BdEntry(test.name, anchor.name, axis, value))
+    return table
+
+
+def rdcodec_curves(points_by_model: list[tuple[str, Point]]) -> list[Curve]:
+    """Group model points into one curve per training metric, sorted by rate."""
+    groups: dict[str, list[Point]] = {}
+    for metric, point in points_by_model:
+        groups.setdefault(metric, []).append(point)
+    return [Curve(f"rdcodec-{metric}", "rdcodec", sorted(pts, key=lambda p: p.bpp)) for metric, pts in groups.items()]
+
+
+def to_json(curves: list[Curve], table: list[BdEntry], images: list[dict]) -> dict:
+    return {
+        "schema": SCHEMA,
+        "images": images,
+        "metrics": {"ssim": "pytorch-msssim SSIM on RGB uint8, Gaussian window 11, sigma 1.5, data range 255", "ms_ssim": "pytorch-msssim MS-SSIM, same settings", "psnr": "RGB, peak 255", "bpp": "file bytes x 8 / pixels, averaged over images"},
+        "curves": [dataclasses.asdict(c) for c in curves],
+        "bd_rate": [dataclasses.asdict(e) for e in table],
+    }
+
+
+def plot_png(curves: list[Curve]) -> bytes:
+    """PNG bytes of one panel per metric (PSNR, SSIM, MS-SSIM) against bpp."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    labels = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}
+    for ax, key in zip(axes, METRICS):
+        for curve in curves:
+            rates, values = curve.values(key)
+            if not rates:
+                continue
+            style = {"rdcodec": "-o", "baseline": "--s", "reference": ":^"}[curve.kind]
+            order = sorted(range(len(rates)), key=lambda i: rates[i])
+            ax.plot([rates[i] for i in order], [values[i] for i in order], style, label=curve.name, markersize=4)
+        ax.set_xlabel("bits per pixel (real file size)")
+        ax.set_ylabel(labels[key])
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def format_bd_table(table: list[BdEntry]) -> str:
+    lines = [f"{'curve':22s} {'anchor':34s} {'axis':11s} {'BD-rate':>9s}"]
+    for e in table:
+        value = "n/a" if e.bd_rate_percent is None else f"{e.bd_rate_percent:+.1f}%"
+        lines.append(f"{e.curve:22s} {e.anchor:34s} {e.axis:11s} {value:>9s}")
+    return "\n".join(lines)
+
+
+def progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, disable=not enabled, desc="rd-curve")

@@ -1,0 +1,84 @@
+"""rdcodec rd-curve: JSON schema, real-file rates, BD-rate."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from rdcodec.bd_rate import bd_rate, to_db
+from rdcodec.cli import main
+from conftest import export_tiny, synthetic_image
+
+
+def test_bd_rate_of_a_curve_against_itself_is_zero():
+    rates, quality = [0.1, 0.2, 0.4, 0.8, 1.2], [28.0, 30.5, 33.0, 35.2, 36.4]
+    assert bd_rate(rates, quality, rates, quality) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_of_a_scaled_curve():
+    rates, quality = [0.1, 0.2, 0.4, 0.8], [28.0, 30.5, 33.0, 35.2]
+    assert bd_rate([r * 0.8 for r in rates], quality, rates, quality) == pytest.approx(-20.0, abs=1e-6)
+    assert bd_rate([r * 1.5 for r in rates], quality, rates, quality) == pytest.approx(50.0, abs=1e-6)
+
+
+def test_bd_rate_without_overlap_is_none():
+    assert bd_rate([0.1, 0.2], [10, 11], [0.1, 0.2], [20, 21]) is None
+    assert to_db(0.9) == pytest.approx(10.0)
+    assert math.isinf(to_db(1.0))
+
+
+@pytest.fixture
+def two_images(tmp_path):
+    paths = []
+    for i, (h, w) in enumerate([(40, 56), (33, 47)]):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(synthetic_image(h, w, seed=i)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_rd_curve_cli(tmp_path, two_images, monkeypatch):
+    models = tmp_path / "models"
+    export_tiny(models, model_id="tiny-a")
+    export_tiny(models, model_id="tiny-b", seed=3, default=False, spread=10.0)
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models))
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"name": "pub", "results": {"bpp": [0.1, 0.3, 0.6], "psnr-rgb": [20, 24, 28], "ms-ssim-rgb": [0.8, 0.9, 0.95]}}))
+    out_json, out_png = tmp_path / "c.json", tmp_path / "c.png"
+    r = CliRunner().invoke(
+        main,
+        ["rd-curve", *map(str, two_images), "--baselines", "jpeg,webp", "--qualities", "20,50,80", "--reference", str(ref),
+         "--json", str(out_json), "-o", str(out_png), "--no-progress"],
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(out_json.read_text())
+    assert report["schema"] == "rdcodec.rd-curve/1"
+    assert [im["name"] for im in report["images"]] == ["img0.png", "img1.png"]
+    kinds = {c["name"]: c["kind"] for c in report["curves"]}
+    assert kinds == {"rdcodec-ssim": "rdcodec", "jpeg": "baseline", "webp": "baseline", "ref:pub": "reference"}
+    pixels = {"img0.png": 40 * 56, "img1.png": 33 * 47}
+    for curve in report["curves"]:
+        for point in curve["points"]:
+            for score in point["per_image"]:
+                assert score["bpp"] == pytest.approx(score["bytes"] * 8 / pixels[score["image"]])
+                assert {"psnr", "ssim", "ms_ssim"} <= set(score)
+            if point["per_image"]:
+                assert point["bpp"] == pytest.approx(sum(s["bpp"] for s in point["per_image"]) / 2)
+    rd = next(c for c in report["curves"] if c["kind"] == "rdcodec")
+    assert len(rd["points"]) == 2 and all(p["estimated_bpp"] > 0 for p in rd["points"])
+    axes = {(e["anchor"], e["axis"]) for e in report["bd_rate"]}
+    assert ("jpeg", "ssim-db") in axes and ("ref:pub", "psnr") in axes
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "BD-rate" in r.stderr
+
+
+def test_rd_curve_refuses_bad_arguments(tmp_path, two_images, models_env):
+    r = CliRunner().invoke(main, ["rd-curve", str(two_images[0]), "--baselines", "gif", "--json", str(tmp_path / "x.json")])
+    assert r.exit_code == 2 and "unknown baseline" in r.stderr
+    assert not (tmp_path / "x.json").exists()
+    r = CliRunner().invoke(main, ["rd-curve", str(two_images[0])])
+    assert r.exit_code == 2

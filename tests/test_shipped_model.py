@@ -1,0 +1,56 @@
+"""The shipped default model: present, verified, and it compresses a sample sensibly."""
+
+from __future__ import annotations
+
+import pytest
+
+from rdcodec import codec
+from rdcodec.image_io import read_image
+from rdcodec.quality import measure
+from rdcodec.registry import Registry, default_models_dir
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    registry = Registry(default_models_dir())
+    return registry, codec.load_model(registry=registry)
+
+
+def test_manifest_documents_the_default_model(shipped):
+    registry, model = shipped
+    entry = model.entry
+    assert entry.default
+    for key in ("N", "M"):
+        assert key in entry.network
+    for key in ("metric", "lambda1", "lambda2", "h", "kind"):
+        assert key in entry.objective
+    assert entry.training.get("steps", 0) > 0 and entry.training.get("data")
+    assert set(entry.kodak) >= {"bpp", "psnr", "ssim", "ms_ssim"}
+    # the acceptance target of the default model, as measured into the manifest
+    assert entry.kodak["ssim"] >= 0.90 and entry.kodak["bpp"] <= 0.60
+
+
+def test_default_model_round_trip_on_a_sample(shipped, sample_path):
+    registry, model = shipped
+    result = codec.encode_image(sample_path, model)
+    decoded = codec.decode_stream(result.data, registry=registry)
+    original = read_image(sample_path).pixels
+    q = measure(original, decoded.pixels)
+    assert 0.05 < result.bits_per_pixel < 2.0
+    assert q.ssim > 0.8 and q.psnr > 24
+
+
+@pytest.mark.slow
+def test_default_model_bench_on_samples(tmp_path):
+    """Runs tools/bench_codec.py end to end on samples/ (with the compressai comparison)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(root / "tools" / "bench_codec.py"), str(root / "samples"), "-o", str(out)], check=True)
+    report = json.loads(out.read_text())
+    assert report["images"] == 2 and report["mean"]["all_symbols_exact"]
+    assert report["mean"]["max_real_over_estimate"] < 1.01
