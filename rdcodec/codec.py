@@ -3,12 +3,12 @@
 Encoding (paper eq. 2 with quantization in place of the training noise ε)::
 
     RGB uint8 [H,W,3] ─► pad (edge) to ×16 ─► /255 ─► g_a ─► z [M,h,w]
-        ─► round(z − median_c) ─► symbols [M, h·w] ─► range coder (frozen tables) ─► payload
+        ─► round((z − median_c) / Δ) ─► symbols [M, h·w] ─► range coder (frozen tables) ─► payload
         ─► container (header: model id + digest, sizes, CRCs) ─► bytes
 
 Decoding::
 
-    bytes ─► container (checks) ─► range decoder (frozen tables) ─► symbols + median_c ─► g_s
+    bytes ─► container (checks) ─► range decoder (frozen tables) ─► symbols·Δ + median_c ─► g_s
         ─► clamp [0,1] ─► ×255, round ─► crop to H×W ─► RGB uint8
 
 The decoder never evaluates the float prior: the tables were frozen at export.
@@ -42,6 +42,7 @@ class Model(NamedTuple):
     network: RDAutoencoder
     tables: FrozenTables
     medians: np.ndarray  # float32 [M]
+    step: float = 1.0  # quantization step Δ: symbols = round((z − median) / Δ)
 
     @property
     def id(self) -> str:
@@ -85,9 +86,10 @@ def load_entry(entry: ModelEntry, registry: Registry) -> Model:
     tables = FrozenTables.from_bytes(tables_blob)
     with np.load(io.BytesIO(tables_blob), allow_pickle=False) as npz:
         medians = npz["medians"].astype(np.float32)
+        step = float(npz["step"]) if "step" in npz.files else 1.0
     if medians.shape != (network.config.M,) or tables.channels != network.config.M:
         raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({network.config.M} channels)")
-    return Model(entry, network, tables, medians)
+    return Model(entry, network, tables, medians, step)
 
 
 def _as_pixels(image) -> LoadedImage:
@@ -109,16 +111,16 @@ def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def latent_symbols(model: Model, pixels: np.ndarray) -> np.ndarray:
-    """The model's quantized latent symbols round(g_a(x) − median) as int32 [M, h, w]."""
+    """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w]."""
     z = model.network.encode_latent(_to_tensor(pixels))
-    symbols = torch.round(z[0] - torch.from_numpy(model.medians).view(-1, 1, 1))
+    symbols = torch.round((z[0] - torch.from_numpy(model.medians).view(-1, 1, 1)) / model.step)
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
 
 @torch.no_grad()
 def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
-    """g_s(symbols + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
-    z_hat = torch.from_numpy(symbols.astype(np.float32)) + torch.from_numpy(model.medians).view(-1, 1, 1)
+    """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
+    z_hat = torch.from_numpy(symbols.astype(np.float32)) * model.step + torch.from_numpy(model.medians).view(-1, 1, 1)
     x_hat = model.network.decode_latent(z_hat[None])[0].clamp_(0, 1)
     pixels = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0)[:height, :width]
     return np.ascontiguousarray(pixels.numpy())

@@ -24,29 +24,29 @@ from .network import RDAutoencoder
 from .registry import ModelEntry, Registry, model_digest
 
 
-def tail_ranges(network: RDAutoencoder) -> tuple[torch.Tensor, torch.Tensor]:
+def tail_ranges(network: RDAutoencoder, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel symbol range [lower, upper] from the prior's learned tail quantiles."""
     q = network.entropy_bottleneck.quantiles.detach()[:, 0, :]
     medians = q[:, 1]
-    lower = -torch.ceil(medians - q[:, 0]).clamp_min(0).to(torch.int64)
-    upper = torch.ceil(q[:, 2] - medians).clamp_min(0).to(torch.int64)
+    lower = -torch.ceil((medians - q[:, 0]) / step).clamp_min(0).to(torch.int64)
+    upper = torch.ceil((q[:, 2] - medians) / step).clamp_min(0).to(torch.int64)
     return lower, upper
 
 
-def freeze_network_tables(network: RDAutoencoder) -> tuple[FrozenTables, np.ndarray]:
-    """(integer tables, float32 medians) of a trained network."""
-    lower, upper = tail_ranges(network)
-    pmf, tail = network.discrete_pmf(lower, upper)
+def freeze_network_tables(network: RDAutoencoder, step: float = 1.0) -> tuple[FrozenTables, np.ndarray]:
+    """(integer tables, float32 medians) of a trained network at quantization step Δ."""
+    lower, upper = tail_ranges(network, step)
+    pmf, tail = network.discrete_pmf(lower, upper, step)
     tables = freeze(pmf.double().numpy(), tail.double().numpy(), lower.numpy(), (upper - lower + 1).numpy())
     return tables, network.medians().float().numpy().astype(np.float32)
 
 
-def tables_file_bytes(tables: FrozenTables, medians: np.ndarray) -> bytes:
-    """The ``.npz`` tables file: the integer tables plus the quantization centres."""
+def tables_file_bytes(tables: FrozenTables, medians: np.ndarray, step: float = 1.0) -> bytes:
+    """The ``.npz`` tables file: the integer tables, the quantization centres and step."""
     buf = io.BytesIO()
     with np.load(io.BytesIO(tables.to_bytes())) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    np.savez(buf, medians=medians.astype("<f4"), **arrays)
+    np.savez(buf, medians=medians.astype("<f4"), step=np.array(step, dtype="<f4"), **arrays)
     return buf.getvalue()
 
 
@@ -69,11 +69,12 @@ def export_model(
     quality: int | None = None,
     training: dict | None = None,
     kodak: dict | None = None,
+    step: float = 1.0,
 ) -> ModelEntry:
-    """Freeze tables, write both files into ``registry`` and add the manifest entry."""
+    """Freeze tables at quantization step Δ = ``step``, write both files, add the manifest entry."""
     network = network.eval()
-    tables, medians = freeze_network_tables(network)
-    tables_blob = tables_file_bytes(tables, medians)
+    tables, medians = freeze_network_tables(network, step)
+    tables_blob = tables_file_bytes(tables, medians, step)
     weights_blob = weights_file_bytes(network)
     digest = model_digest(weights_blob, tables_blob)
     weights_name = f"{model_id}-{digest[:8]}.pt"

@@ -105,12 +105,13 @@ class RDAutoencoder(nn.Module):
         """Per-channel medians of P_ψ, the centres of the quantization grid (shape [M])."""
         return self.entropy_bottleneck._get_medians().detach().reshape(-1)
 
-    def quantize(self, z: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
-        """Integer symbols round(z − median) (float tensor holding integers)."""
-        return torch.round(z - medians.view(1, -1, 1, 1))
+    def quantize(self, z: torch.Tensor, medians: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """Integer symbols round((z − median) / Δ) (float tensor holding integers)."""
+        return torch.round((z - medians.view(1, -1, 1, 1)) / step)
 
-    def dequantize(self, symbols: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
-        return symbols + medians.view(1, -1, 1, 1)
+    def dequantize(self, symbols: torch.Tensor, medians: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """ẑ = symbols · Δ + median."""
+        return symbols * step + medians.view(1, -1, 1, 1)
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(main parameters, auxiliary quantile parameters), as compressai's examples split them."""
@@ -119,26 +120,29 @@ class RDAutoencoder(nn.Module):
             (aux if name.endswith(".quantiles") else main).append(p)
         return main, aux
 
-    def discrete_pmf(self, lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """P_ψ of each integer symbol s ∈ [lower_c, upper_c] per channel, on the median grid.
+    def discrete_pmf(
+        self, lower: torch.Tensor, upper: torch.Tensor, step: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """P_ψ of each symbol s ∈ [lower_c, upper_c], the bin [m_c + (s − ½)Δ, m_c + (s + ½)Δ).
 
+        Δ = ``step`` is the quantization step (1 = the unit grid the model was trained for).
         Returns (pmf [M, K], tail_mass [M]) with K = max(upper − lower) + 1; entries past a
         channel's range are 0; ``tail_mass`` is P_ψ outside the range (the escape probability).
         Used once, at export, to freeze the integer tables.
         """
         eb = self.entropy_bottleneck
-        medians = self.medians()
+        medians = self.medians().view(-1, 1)
         span = int((upper - lower).max().item()) + 1
-        values = lower.view(-1, 1).float() + torch.arange(span, dtype=torch.float32).view(1, -1)
-        valid = values <= upper.view(-1, 1).float()
+        symbols = lower.view(-1, 1).float() + torch.arange(span, dtype=torch.float32).view(1, -1)
+        valid = symbols <= upper.view(-1, 1).float()
+        edges = torch.cat([symbols - 0.5, symbols[:, -1:] + 0.5], dim=1) * step + medians
+        top = (upper.view(-1, 1).float() + 0.5) * step + medians
         with torch.no_grad():
-            pmf, low_logits, _ = eb._likelihood((values + medians.view(-1, 1)).unsqueeze(1), stop_gradient=True)
-            pmf = pmf.squeeze(1).clamp_min(0)
-            pmf = torch.where(valid, pmf, torch.zeros_like(pmf))
-            # Tail below the first bin and above each channel's last bin.
-            top = (upper.float() + medians + 0.5).view(-1, 1, 1)
-            _, _, up_logits = eb._likelihood(top - 0.5, stop_gradient=True)
-            tail = torch.sigmoid(low_logits[:, 0, 0]) + torch.sigmoid(-up_logits.reshape(-1))
+            cdf = torch.sigmoid(eb._logits_cumulative(edges.unsqueeze(1), stop_gradient=True).squeeze(1))
+            top_logit = eb._logits_cumulative(top.unsqueeze(1), stop_gradient=True).reshape(-1)
+        pmf = (cdf[:, 1:] - cdf[:, :-1]).clamp_min(0)
+        pmf = torch.where(valid, pmf, torch.zeros_like(pmf))
+        tail = cdf[:, 0] + torch.sigmoid(-top_logit)
         return pmf, tail
 
 

@@ -119,3 +119,17 @@ def test_public_api(tiny_model, sample_path):
     data = rdcodec.encode(sample_path, tiny_model)
     pixels = rdcodec.decode(data, tiny_model)
     assert pixels.shape == (300, 451, 3)
+
+
+def test_quantization_step_trades_rate_for_distortion(tmp_path, sample_path):
+    """Δ > 1 coarsens the grid: fewer bits, and the stream decodes to g_s(symbols · Δ + median)."""
+    from rdcodec.image_io import read_image
+
+    fine = codec.load_model(registry=export_tiny(tmp_path / "fine", model_id="t", step=1.0))
+    coarse = codec.load_model(registry=export_tiny(tmp_path / "coarse", model_id="t", step=3.0))
+    assert coarse.step == 3.0
+    a, b = codec.encode_image(sample_path, fine), codec.encode_image(sample_path, coarse)
+    assert b.bits_per_pixel < a.bits_per_pixel
+    pixels = read_image(sample_path).pixels
+    expected = codec.reconstruct(coarse, codec.latent_symbols(coarse, pixels), *pixels.shape[:2])
+    np.testing.assert_array_equal(codec.decode(b.data, coarse), expected)

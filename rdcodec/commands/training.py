@@ -35,7 +35,8 @@ def train_command(config, run_dir, overrides, no_progress):
 @click.option("--default", "make_default", is_flag=True, help="make it the default model")
 @click.option("--quality", type=int, default=None, help="quality level for encode --quality")
 @click.option("--description", default="", help="one-line description")
-def export_command(checkpoint, model_id, models_dir, make_default, quality, description):
+@click.option("--step", type=float, default=1.0, show_default=True, help="quantization step Δ (symbols = round((z − median) / Δ))")
+def export_command(checkpoint, model_id, models_dir, make_default, quality, description, step):
     """Freeze a training CHECKPOINT's prior into integer tables and register the model."""
     from ..export import export_checkpoint
     from ..registry import Registry
@@ -43,6 +44,6 @@ def export_command(checkpoint, model_id, models_dir, make_default, quality, desc
     if not Path(checkpoint).is_file():
         fail(f"{checkpoint}: no such file")
     entry = export_checkpoint(
-        Path(checkpoint), Registry(models_dir), model_id, default=make_default, quality=quality, description=description
+        Path(checkpoint), Registry(models_dir), model_id, default=make_default, quality=quality, description=description, step=step
     )
     click.echo(f"exported {entry.id}: {entry.weights}, {entry.tables} (digest {entry.digest[:16]})", err=True)
