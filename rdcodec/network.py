@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -53,6 +54,14 @@ class NetworkConfig:
         return cls(N=int(data["N"]), M=int(data["M"]))
 
 
+class TrainingOutputs(NamedTuple):
+    z: torch.Tensor
+    z_noisy: torch.Tensor
+    likelihoods: torch.Tensor  # P_ψ(z + ε), per element
+    x_clean: torch.Tensor  # g(z)
+    x_noisy: torch.Tensor  # g(z + ε)
+
+
 def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=5, stride=2, padding=2)
 
@@ -83,6 +92,21 @@ class RDAutoencoder(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(M)
 
     # --- training-time pieces (eq. 3-5) ---------------------------------------------------
+    def forward(self, x: torch.Tensor, bf16: bool = False) -> "TrainingOutputs":
+        """One training pass: z, z + ε, P_ψ(z + ε), g(z), g(z + ε) (one batched decoder call).
+
+        With ``bf16`` the transforms run under bfloat16 autocast; the prior stays in float32.
+        """
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
+        with autocast:
+            z = self.encode_latent(x)
+        z = z.float()
+        z_noisy, likelihoods = self.noisy_latent(z)
+        with autocast:
+            decoded = self.decode_latent(torch.cat([z, z_noisy]))
+        decoded = decoded.float()
+        return TrainingOutputs(z, z_noisy, likelihoods, decoded[: len(x)], decoded[len(x) :])
+
     def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
         """z = f_θ(x) (eq. 2)."""
         return self.g_a(x)

@@ -132,13 +132,35 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _distributed_setup(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) under torchrun; (0, 1, device) otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
-    """Train (or resume) in ``run_dir``; returns the checkpoint path."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train (or resume) in ``run_dir``; returns the checkpoint path.
+
+    Under ``torchrun --nproc_per_node K`` each process takes ``batch_size / K`` crops per step
+    and the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0
+    validates, logs and checkpoints. Under DDP the prior's tail quantiles are placed by
+    compressai's bisection (before validation and checkpoints) instead of the aux loss.
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
+    rank, world, device = _distributed_setup(torch.device(config.device))
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    is_main = rank == 0
+    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    device = torch.device(config.device)
     net_cfg = NetworkConfig.from_dict(config.network)
     obj_cfg = ObjectiveConfig(**config.objective)
     model = RDAutoencoder(net_cfg).to(device)
@@ -146,8 +168,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
     prior_ids = {id(p) for p in model.entropy_bottleneck.parameters()}
     optimizer = torch.optim.Adam(
         [
-            {"params": [p for p in main_params if id(p) not in prior_ids], "lr_scale": 1.0},
-            {"params": [p for p in main_params if id(p) in prior_ids], "lr_scale": config.prior_lr_scale},
+            {"params": [p for p in main_params if id(p) not in prior_ids]},
+            {"params": [p for p in main_params if id(p) in prior_ids]},
         ],
         lr=config.lr,
     )
@@ -166,57 +188,65 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         aux_optimizer.load_state_dict(state["aux_optimizer"])
         step = state["step"]
         sampler_state = state.get("sampler_rng")
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resuming {run_dir} at step {step}", file=sys.stderr)
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if is_main:
+            print(f"resuming {run_dir} at step {step}", file=sys.stderr)
     for group, scale in zip(optimizer.param_groups, (1.0, config.prior_lr_scale)):
         group["lr"] = config.lr * scale  # the configured rates win over the saved ones
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    if is_main:
+        (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model.entropy_bottleneck.quantiles.requires_grad_(False)
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.manual_seed(config.seed * 1000 + rank + step)  # distinct noise per process
 
     t0 = time.time()
-    sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed)
-    if sampler_state is not None:
+    sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed + 7919 * rank)
+    if sampler_state is not None and world == 1:
         sampler.rng.bit_generator.state = sampler_state
+    elif step:
+        sampler.rng = np.random.default_rng([config.seed, rank, step])
     val_images = []
-    if config.val_dir:
+    if config.val_dir and is_main:
         for im in load_images([config.val_dir])[: config.val_images]:
             crop = _center_crop(im, config.val_crop)
             val_images.append(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float().div(255).to(device))
-    print(f"loaded {len(sampler.images)} training images in {time.time() - t0:.1f}s", file=sys.stderr)
+    if is_main:
+        print(f"loaded {len(sampler.images)} training images in {time.time() - t0:.1f}s", file=sys.stderr)
 
-    log = (run_dir / "log.jsonl").open("a")
-    log.write(json.dumps({"step": step, "kind": "start", "config": dataclasses.asdict(config)}) + "\n")
+    log = (run_dir / "log.jsonl").open("a") if is_main else None
+    if log:
+        log.write(json.dumps({"step": step, "kind": "start", "world_size": world, "config": dataclasses.asdict(config)}) + "\n")
     bar = None
-    if progress:
+    if progress and is_main:
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=step, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 60)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
     running = {"loss": 0.0, "bpp": 0.0, "distortion": 0.0, "scaling": 0.0}
     n_running = 0
     t_last = time.time()
-    model.train()
+    aux = torch.zeros(())
+    net.train()
     while step < config.steps:
-        x = sampler.batch(config.batch_size).to(device)
+        x = sampler.batch(config.batch_size // world).to(device)
         optimizer.zero_grad(set_to_none=True)
-        aux_optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            z = model.encode_latent(x)
-        z = z.float()
-        z_noisy, likelihoods = model.noisy_latent(z)
-        with autocast:
-            decoded = model.decode_latent(torch.cat([z, z_noisy]))
-        decoded = decoded.float()
-        x_clean, x_noisy = decoded[: len(x)], decoded[len(x) :]
-        terms = objective(obj_cfg, x, likelihoods, x_clean, x_noisy)
+        out = net(x, bf16=config.bf16)
+        terms = objective(obj_cfg, x, out.likelihoods, out.x_clean, out.x_noisy)
         if not torch.isfinite(terms.total):
             raise FloatingPointError(f"non-finite loss at step {step}")
         terms.total.backward()
         if config.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(main_params, config.clip_grad)
         optimizer.step()
-        aux = model.aux_loss()
-        aux.backward()
-        aux_optimizer.step()
+        if world == 1:
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux = model.aux_loss()
+            aux.backward()
+            aux_optimizer.step()
         step += 1
 
         running["loss"] += terms.total.item()
@@ -227,7 +257,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(bpp=f"{terms.bpp.item():.3f}", D=f"{terms.distortion.item():.4f}", refresh=False)
-        if step % config.log_every == 0:
+        if log and step % config.log_every == 0:
             rec = {"step": step, "kind": "train", "aux": aux.item(), "sec_per_step": (time.time() - t_last) / n_running}
             rec.update({k: v / n_running for k, v in running.items()})
             log.write(json.dumps(rec) + "\n")
@@ -235,13 +265,18 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             running = dict.fromkeys(running, 0.0)
             n_running = 0
             t_last = time.time()
-        if val_images and (step % config.val_every == 0 or step == config.steps):
+        at_checkpoint = step % config.checkpoint_every == 0 or step == config.steps
+        at_validation = bool(val_images) and (step % config.val_every == 0 or step == config.steps)
+        if world > 1 and (at_checkpoint or at_validation):
+            with torch.no_grad():
+                model.entropy_bottleneck._update_quantiles()
+        if log and at_validation:
             rec = {"step": step, "kind": "val", **validate(model, val_images, obj_cfg.metric)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if bar is not None:
                 bar.write(f"step {step} val bpp {rec['bpp']:.3f} PSNR {rec['psnr']:.2f} SSIM {rec['ssim']:.4f}")
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if is_main and at_checkpoint:
             _atomic_save(
                 {
                     "model": model.state_dict(),
@@ -257,5 +292,11 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             )
     if bar is not None:
         bar.close()
-    log.close()
+    if log:
+        log.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return ckpt_path

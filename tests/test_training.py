@@ -86,3 +86,37 @@ def test_cli_overrides_and_bad_options(tmp_path, capsys):
     assert config == {"network": {"N": 8, "M": 16}, "objective": {"metric": "mse"}, "steps": 3}
     assert train_main(["--run-dir", str(tmp_path / "r"), "--set", "train_dirs=[]", "--set", "bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
+    """DistributedDataParallel through torchrun: 2 CPU processes, gloo backend, a few steps."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    config = _config(image_dir, 3)
+    config.checkpoint_every = 3
+    cfg_path = tmp_path / "cfg.json"
+    import dataclasses
+
+    cfg_path.write_text(json.dumps(dataclasses.asdict(config)))
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    run = tmp_path / "ddp"
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", str(root / "tools" / "train.py"), "--config", str(cfg_path), "--run-dir", str(run), "--no-progress"],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 3
+    starts = _records(run, "start")
+    assert starts and starts[-1]["world_size"] == 2
+    assert [r["step"] for r in _records(run, "train")] == [1, 2, 3]
