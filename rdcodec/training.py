@@ -42,6 +42,8 @@ class TrainConfig:
     crop: int = 128
     lr: float = 1e-4
     prior_lr_scale: float = 10.0  # learning rate of P_ψ's density parameters = lr × this
+    lr_final: float | None = None  # cosine decay from lr (at lr_decay_start) to lr_final (at steps)
+    lr_decay_start: int = 0
     aux_lr: float = 1e-3
     clip_grad: float = 1.0
     seed: int = 0
@@ -132,6 +134,14 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Constant ``lr``, or a cosine decay to ``lr_final`` between ``lr_decay_start`` and ``steps``."""
+    if config.lr_final is None or step <= config.lr_decay_start:
+        return config.lr
+    t = min(1.0, (step - config.lr_decay_start) / max(1, config.steps - config.lr_decay_start))
+    return config.lr_final + (config.lr - config.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def _distributed_setup(device: torch.device) -> tuple[int, int, torch.device]:
     """(rank, world size, device) under torchrun; (0, 1, device) otherwise."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -191,8 +201,11 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         torch.set_rng_state(state["torch_rng"].cpu())
         if is_main:
             print(f"resuming {run_dir} at step {step}", file=sys.stderr)
-    for group, scale in zip(optimizer.param_groups, (1.0, config.prior_lr_scale)):
-        group["lr"] = config.lr * scale  # the configured rates win over the saved ones
+    def set_lr(at_step: int) -> None:  # the configured schedule wins over the saved rates
+        for group, scale in zip(optimizer.param_groups, (1.0, config.prior_lr_scale)):
+            group["lr"] = learning_rate(config, at_step) * scale
+
+    set_lr(step)
     if is_main:
         (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
 
@@ -233,6 +246,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
     net.train()
     while step < config.steps:
         x = sampler.batch(config.batch_size // world).to(device)
+        set_lr(step)
         optimizer.zero_grad(set_to_none=True)
         out = net(x, bf16=config.bf16)
         terms = objective(obj_cfg, x, out.likelihoods, out.x_clean, out.x_noisy)
@@ -258,7 +272,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             bar.update(1)
             bar.set_postfix(bpp=f"{terms.bpp.item():.3f}", D=f"{terms.distortion.item():.4f}", refresh=False)
         if log and step % config.log_every == 0:
-            rec = {"step": step, "kind": "train", "aux": aux.item(), "sec_per_step": (time.time() - t_last) / n_running}
+            rec = {"step": step, "kind": "train", "lr": optimizer.param_groups[0]["lr"], "aux": aux.item(), "sec_per_step": (time.time() - t_last) / n_running}
             rec.update({k: v / n_running for k, v in running.items()})
             log.write(json.dumps(rec) + "\n")
             log.flush()

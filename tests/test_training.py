@@ -120,3 +120,14 @@ def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
     starts = _records(run, "start")
     assert starts and starts[-1]["world_size"] == 2
     assert [r["step"] for r in _records(run, "train")] == [1, 2, 3]
+
+
+def test_cosine_learning_rate_schedule(image_dir):
+    from rdcodec.training import learning_rate
+
+    cfg = _config(image_dir, 100)
+    assert learning_rate(cfg, 50) == cfg.lr
+    cfg.lr, cfg.lr_final, cfg.lr_decay_start = 1e-3, 1e-5, 20
+    assert learning_rate(cfg, 10) == 1e-3
+    assert learning_rate(cfg, 60) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert learning_rate(cfg, 100) == pytest.approx(1e-5)
