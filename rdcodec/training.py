@@ -44,6 +44,7 @@ class TrainConfig:
     prior_lr_scale: float = 10.0  # learning rate of P_ψ's density parameters = lr × this
     lr_final: float | None = None  # cosine decay from lr (at lr_decay_start) to lr_final (at steps)
     lr_decay_start: int = 0
+    init_from: str | None = None  # start a new run from these weights (checkpoint or exported model .pt)
     aux_lr: float = 1e-3
     clip_grad: float = 1.0
     seed: int = 0
@@ -201,6 +202,11 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         torch.set_rng_state(state["torch_rng"].cpu())
         if is_main:
             print(f"resuming {run_dir} at step {step}", file=sys.stderr)
+    elif config.init_from:
+        init = torch.load(config.init_from, map_location=device, weights_only=False)
+        model.load_state_dict(init.get("model") or init["state_dict"])
+        if is_main:
+            print(f"initialised from {config.init_from}", file=sys.stderr)
     def set_lr(at_step: int) -> None:  # the configured schedule wins over the saved rates
         for group, scale in zip(optimizer.param_groups, (1.0, config.prior_lr_scale)):
             group["lr"] = learning_rate(config, at_step) * scale

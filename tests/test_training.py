@@ -131,3 +131,24 @@ def test_cosine_learning_rate_schedule(image_dir):
     assert learning_rate(cfg, 10) == 1e-3
     assert learning_rate(cfg, 60) == pytest.approx((1e-3 + 1e-5) / 2)
     assert learning_rate(cfg, 100) == pytest.approx(1e-5)
+
+
+def test_init_from_exported_weights(image_dir, tmp_path):
+    import torch
+
+    from rdcodec.export import export_checkpoint
+    from rdcodec.registry import Registry
+
+    first = tmp_path / "first"
+    train(_config(image_dir, 2), first, progress=False)
+    entry = export_checkpoint(first / "checkpoint.pt", Registry(tmp_path / "models"), "seed-model")
+    cfg = _config(image_dir, 1)
+    cfg.init_from = str(tmp_path / "models" / entry.weights)
+    cfg.lr = 0.0  # no update: the new run's weights must equal the exported ones
+    cfg.prior_lr_scale = 0.0
+    second = tmp_path / "second"
+    train(cfg, second, progress=False)
+    exported = torch.load(tmp_path / "models" / entry.weights, weights_only=True)["state_dict"]
+    resumed = torch.load(second / "checkpoint.pt", weights_only=False)["model"]
+    for key in ("g_a.0.weight", "g_s.6.weight"):
+        assert torch.equal(exported[key], resumed[key])
