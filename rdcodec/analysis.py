@@ -206,10 +206,11 @@ def isometry(
 def jacobian_gram(model, x, metric: str = "ssim", *, channels: list[int] | None = None, top: int = 9, step: float = 1e-3) -> GramReport:
     """Jᵀ A(x) J on the given latent channels at the centre position, from JVPs (eq. 10).
 
-    Columns J e_i come from forward-mode Jacobian–vector products of the decoder; A's inner
-    product is the polarization of Q at a small scale ``step`` (Q is quadratic to first order).
+    Columns J e_i are Jacobian–vector products of the decoder (``torch.autograd.functional.jvp``,
+    which also works through compressai's custom GDN autograd functions); A's inner product is
+    the polarization of Q at a small scale ``step`` (Q is quadratic to first order).
     """
-    from torch.func import jvp
+    from torch.autograd.functional import jvp
 
     m = _float64_copy(model)
     xt = _images_tensor(x)[:1]
@@ -221,7 +222,7 @@ def jacobian_gram(model, x, metric: str = "ssim", *, channels: list[int] | None 
     pos = (z.shape[2] // 2, z.shape[3] // 2) if z.dim() == 4 else None
     cols = []
     for c in channels:
-        _, col = jvp(m.decode_latent, (z,), (_unit(c, z, pos),))
+        _, col = jvp(m.decode_latent, z, _unit(c, z, pos))
         cols.append(col.detach())
     k = len(cols)
     gram = np.zeros((k, k))

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "decode": ("rdcodec.commands.coding", "decode_command", "Decompress a .rdc file into a PNG."),
     "info": ("rdcodec.commands.inspect", "info_command", "Show the header of a .rdc file."),
     "models": ("rdcodec.commands.inspect", "models_command", "List the installed models and their Kodak figures."),
+    "analyze": ("rdcodec.commands.analyze", "analyze_command", "Latent energy, isometry and traversal figures."),
     "rd-curve": ("rdcodec.commands.curve", "rd_curve_command", "Rate-distortion curves against JPEG, WebP and AVIF."),
     "train": ("rdcodec.commands.training", "train_command", "Train a model (paper eq. 5)."),
     "export": ("rdcodec.commands.training", "export_command", "Freeze a training checkpoint into a registered model."),

@@ -75,3 +75,24 @@ def test_conv_model_shapes_and_traversal():
     assert report.predicted == pytest.approx(predicted_d_prime(8.0)) == pytest.approx(6 / (8 * np.log(2)))
     grid = traverse(net, images[0], channels=[0, 1], steps=3)
     assert grid.shape == (2 * 48, 3 * 48, 3) and grid.dtype == np.uint8
+
+
+def test_analyze_cli(tmp_path, models_env):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from rdcodec.cli import main
+
+    for i in range(2):
+        Image.fromarray(synthetic_image(40, 44, seed=i)).save(tmp_path / f"{i}.png")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["analyze", str(tmp_path / "0.png"), str(tmp_path / "1.png"), "-o", str(out), "--crop", "32", "--top", "3", "--metric", "mse"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "analysis.json").read_text())
+    assert len(report["isometry"]["d_prime"]) == 3
+    for name in ("energy.png", "isometry.png", "traversal.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    r = CliRunner().invoke(main, ["analyze", str(tmp_path / "0.png"), "-o", str(out)])
+    assert r.exit_code == 2 and "exists" in r.stderr
