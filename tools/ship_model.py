@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Export a training run into models/ with its training history in the manifest.
+
+    python tools/ship_model.py runs/ssim-default --id rdg-ssim-n96-v1 --name ssim-default --default
+
+Reads ``RUN/checkpoint.pt`` and ``RUN/log.jsonl``: every ``start`` record (one per launch or
+resume) becomes a phase with its step range and configuration, so the manifest says exactly how
+the weights were made. Then measure it with ``tools/bench_codec.py ../shared/data/kodak
+--model ID --update-manifest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def training_history(run: Path) -> dict:
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    starts = [r for r in records if r["kind"] == "start"]
+    last_step = max((r["step"] for r in records if r["kind"] in ("train", "val")), default=0)
+    phases = []
+    for i, s in enumerate(starts):
+        end = starts[i + 1]["step"] if i + 1 < len(starts) else last_step
+        if end <= s["step"]:
+            continue
+        cfg = s["config"]
+        phases.append(
+            {
+                "from_step": s["step"],
+                "to_step": end,
+                "objective": cfg["objective"],
+                "lr": cfg["lr"],
+                "lr_final": cfg.get("lr_final"),
+                "lr_decay_start": cfg.get("lr_decay_start"),
+                "prior_lr_scale": cfg.get("prior_lr_scale", 1.0),
+                "batch_size": cfg["batch_size"],
+                "crop": cfg["crop"],
+                "bf16": cfg["bf16"],
+            }
+        )
+    vals = [r for r in records if r["kind"] == "val"]
+    first = starts[0]["config"] if starts else {}
+    return {
+        "steps": last_step,
+        "data": first.get("train_dirs"),
+        "validation": first.get("val_dir"),
+        "seed": first.get("seed"),
+        "phases": phases,
+        "final_validation": vals[-1] if vals else None,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--description", default="")
+    parser.add_argument("--default", action="store_true")
+    parser.add_argument("--quality", type=int, default=None)
+    parser.add_argument("--step", type=float, default=1.0, help="quantization step Δ")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--commands", nargs="*", default=[], help="commands that reproduce the run, in order")
+    parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
+    args = parser.parse_args(argv)
+
+    from rdcodec.export import export_checkpoint
+    from rdcodec.registry import Registry
+
+    history = training_history(args.run)
+    history["commands"] = args.commands
+    history["quantization_step"] = args.step
+    if args.note:
+        history["note"] = args.note
+    entry = export_checkpoint(
+        args.run / "checkpoint.pt",
+        Registry(args.models_dir),
+        args.id,
+        name=args.name,
+        description=args.description,
+        default=args.default,
+        quality=args.quality,
+        training=history,
+        step=args.step,
+    )
+    print(f"shipped {entry.id}: {entry.weights} + {entry.tables} ({history['steps']} steps)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
