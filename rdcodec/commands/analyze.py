@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .files import CommandError, fail, note
+from .files import CommandError, expand_images, fail, note
 
 
 def _load_network(model_name, checkpoint):
@@ -60,19 +60,14 @@ def _crops(paths, size):
 def analyze_command(images, model_name, checkpoint, output, metric, crop, top, delta, force):
     """Energy compaction, isometry (D'_i, random directions, Jacobian Gram) and traversals."""
     from ..codec import CodecError
-    from ..image_io import ImageReadError, list_images
+    from ..image_io import ImageReadError
     from ..registry import ModelNotFoundError
 
     out = Path(output)
     try:
         if out.exists() and not force:
             raise CommandError(f"{out} exists (use --force to write into it)")
-        paths = []
-        for item in images:
-            p = Path(item)
-            paths.extend(list_images(p) if p.is_dir() else [p])
-        if not paths:
-            raise CommandError("no images found")
+        paths = expand_images(images)
         net, lambda2, trained_metric = _load_network(model_name, checkpoint)
         metric = metric or trained_metric
         crops = _crops(paths, crop)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .files import CommandError, check_output, fail, note, read_input, write_output
+from .files import CommandError, check_output, expand_images, fail, note, read_input, write_output
 
 
 @click.command("rd-curve")
@@ -25,7 +25,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
     from .. import baselines as baseline_codecs
     from .. import rd_curve
     from ..codec import CodecError, load_model
-    from ..image_io import ImageReadError, list_images
+    from ..image_io import ImageReadError
     from ..registry import ModelNotFoundError, Registry
 
     try:
@@ -34,12 +34,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
         for path in (plot_path, json_path):
             if path is not None:
                 check_output(path, force)
-        files = []
-        for item in images:
-            p = Path(item)
-            files.extend(list_images(p) if p.is_dir() else [p])
-        if not files:
-            raise CommandError("no images found")
+        files = expand_images(images)
         image_bytes = {p.name: read_input(str(p)) for p in files}
         registry = Registry()
         entries = [registry.find(m.strip()) for m in models.split(",")] if models else registry.entries()

@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -23,7 +24,7 @@ class CommandError(Exception):
     """A user-facing failure: one line on stderr, exit status 2."""
 
 
-def fail(message: str) -> "NoReturn":  # noqa: F821
+def fail(message: str) -> NoReturn:
     click.echo(f"rdcodec: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -44,6 +45,19 @@ def read_input(path: str, max_bytes: int | None = None) -> bytes:
         return p.read_bytes()
     except OSError as exc:
         raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def expand_images(items) -> list[Path]:
+    """Image files named on the command line; folders expand to the images under them."""
+    from ..image_io import list_images
+
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        paths.extend(list_images(p) if p.is_dir() else [p])
+    if not paths:
+        raise CommandError("no images found")
+    return paths
 
 
 def check_output(path: str, force: bool) -> None:
