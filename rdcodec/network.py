@@ -32,6 +32,8 @@ with warnings.catch_warnings():
     from compressai.entropy_models import EntropyBottleneck
     from compressai.layers import GDN
 
+__all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
+
 #: Total down-sampling factor of the analysis transform (four stride-2 convolutions).
 STRIDE = 16
 
