@@ -37,3 +37,29 @@ def test_load_faces_crops_and_resizes(tmp_path):
     faces = load_faces(tmp_path, limit=2)
     assert faces.shape == (2, 3, 64, 64) and faces.dtype == torch.float32
     assert 0 <= faces.min() and faces.max() <= 1
+
+
+@pytest.mark.slow
+def test_celeba_experiment_script_end_to_end(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rng = np.random.default_rng(1)
+    data = tmp_path / "faces"
+    data.mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (109, 89, 3), dtype=np.uint8)).save(data / f"{i:06d}.jpg")
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, str(root / "tools/experiments/celeba_isometry.py"), "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
+         "--held-out", "8", "--steps", "2", "--batch", "4", "--channels", "8", "--hidden", "32", "--latent", "12", "--analysis-images", "2"],
+        check=True, timeout=300,
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"radogaga", "betavae"}
+    for r in results["models"].values():
+        assert len(r["d_prime_top9"]) == 9 and 0 <= r["top10_variance_share"] <= 1
+    assert (out / "radogaga_traversal.png").exists()
