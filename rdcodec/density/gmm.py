@@ -1,0 +1,58 @@
+"""Gaussian-mixture prior estimated from soft memberships (paper eq. 18–20, DAGMM style).
+
+Given latents z [L, d] and memberships γ [L, K] (softmax of the estimation network)::
+
+    φ_k = Σ_l γ_lk / L
+    μ_k = Σ_l γ_lk z_l / Σ_l γ_lk
+    Σ_k = Σ_l γ_lk (z_l − μ_k)(z_l − μ_k)ᵀ / Σ_l γ_lk  (+ jitter · I)                 (eq. 19)
+    R(z) = −log Σ_k φ_k N(z; μ_k, Σ_k)                                                 (eq. 20)
+
+R is computed with Cholesky factors and log-sum-exp, so it stays finite for tight clusters
+and far-away points; the jitter keeps every Σ_k positive definite.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+
+class Mixture(NamedTuple):
+    phi: torch.Tensor  # [K]
+    mu: torch.Tensor  # [K, d]
+    sigma: torch.Tensor  # [K, d, d]
+
+
+def mixture_from_memberships(z: torch.Tensor, gamma: torch.Tensor, jitter: float = 1e-6) -> Mixture:
+    """φ, μ, Σ of eq. 19 (differentiable in z and γ)."""
+    weight = gamma.sum(dim=0)  # [K]
+    phi = weight / len(z)
+    mu = (gamma.t() @ z) / weight[:, None]
+    centred = z[None, :, :] - mu[:, None, :]  # [K, L, d]
+    sigma = torch.einsum("lk,kli,klj->kij", gamma, centred, centred) / weight[:, None, None]
+    eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    return Mixture(phi, mu, sigma + jitter * eye)
+
+
+def log_components(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
+    """log φ_k + log N(z; μ_k, Σ_k) for every sample and component: [L, K]."""
+    d = z.shape[1]
+    chol = torch.linalg.cholesky(mixture.sigma)  # [K, d, d]
+    diff = (z[None, :, :] - mixture.mu[:, None, :]).transpose(1, 2)  # [K, d, L]
+    solved = torch.linalg.solve_triangular(chol, diff, upper=False)  # [K, d, L]
+    maha = (solved**2).sum(dim=1)  # [K, L]
+    log_det = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=1)  # [K]
+    log_norm = -0.5 * (d * math.log(2 * math.pi) + log_det)
+    return (torch.log(mixture.phi.clamp_min(1e-12))[:, None] + log_norm[:, None] - 0.5 * maha).t()
+
+
+def energy(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
+    """R(z) = −log Σ_k φ_k N(z; μ_k, Σ_k) per sample (eq. 20), in nats."""
+    return -torch.logsumexp(log_components(z, mixture), dim=1)
+
+
+def inverse_diagonal_penalty(mixture: Mixture) -> torch.Tensor:
+    """Σ_k Σ_i 1 / Σ_k,ii: DAGMM's guard against collapsing covariances (eq. 21)."""
+    return (1.0 / torch.diagonal(mixture.sigma, dim1=-2, dim2=-1)).sum()

@@ -1,0 +1,189 @@
+"""Fully connected autoencoder with a GMM prior: RaDOGAGA density estimation and DAGMM (§5.1, §5.2).
+
+Data flow (one batch of L samples)::
+
+    x ─► encoder (FC, tanh) ─► z ─────────────────────────────► decoder ─► x̂ = g(z)
+                               │                 z + ε ───────► decoder ─► x̆ = g(z + ε)   (RaDOGAGA)
+                               ├─ [z, rel. distance, cosine] (optional, DAGMM features)
+                               └─► estimation network (FC tanh, dropout, softmax) ─► γ
+    (z_gmm, γ) ─► φ, μ, Σ (eq. 19) ─► R(z) = −log Σ φ N(z; μ, Σ) (eq. 20)
+
+    RaDOGAGA (eq. 5): mean[ R + λ1·h(‖x − x̂‖²) + λ2·‖x̂ − x̆‖² ],  ε ~ U(−½, ½) (σ² = 1/12)
+    DAGMM   (eq. 21): mean[ ‖x − x̂‖² ] + λ1·mean[R] + λ2·Σ_k Σ_i 1/Σ_k,ii      (no noise)
+
+After training, the mixture (φ, μ, Σ) is computed once over the whole training set and
+stored; :meth:`DensityEstimator.score_samples` returns R under it (the anomaly score).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships
+
+KINDS = ("radogaga", "dagmm")
+
+
+@dataclasses.dataclass
+class DensityConfig:
+    input_dim: int
+    hidden: tuple[int, ...] = (64, 32, 16)  # encoder hidden sizes; the decoder mirrors them
+    latent: int = 3
+    estimation: tuple[int, ...] = (10,)  # estimation-network hidden sizes
+    components: int = 3
+    dropout: float = 0.5
+    kind: str = "radogaga"
+    h: str = "identity"  # RaDOGAGA only: identity or log
+    lambda1: float = 1e6
+    lambda2: float = 1e6
+    dagmm_features: bool = False  # append relative distance and cosine similarity to z for the GMM
+    jitter: float = 1e-6
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}")
+        if self.h not in ("identity", "log"):
+            raise ValueError("h must be identity or log")
+
+
+def _mlp(sizes: list[int], last_activation: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_activation:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class DensityLoss(NamedTuple):
+    total: torch.Tensor
+    rate: torch.Tensor  # mean R (nats)
+    distortion: torch.Tensor  # mean ‖x − x̂‖²
+    scaling: torch.Tensor  # mean ‖x̂ − x̆‖² (RaDOGAGA) or the inverse-diagonal penalty (DAGMM)
+
+
+class DensityNetwork(nn.Module):
+    def __init__(self, config: DensityConfig):
+        super().__init__()
+        self.config = config
+        enc = [config.input_dim, *config.hidden, config.latent]
+        self.encoder = _mlp(enc, last_activation=False)
+        self.decoder = _mlp(enc[::-1], last_activation=False)
+        gmm_dim = config.latent + (2 if config.dagmm_features else 0)
+        est: list[nn.Module] = []
+        sizes = [gmm_dim, *config.estimation]
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            est += [nn.Linear(a, b), nn.Tanh(), nn.Dropout(config.dropout)]
+        est += [nn.Linear(sizes[-1], config.components), nn.Softmax(dim=1)]
+        self.estimation = nn.Sequential(*est)
+
+    def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def gmm_input(self, x: torch.Tensor, z: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        if not self.config.dagmm_features:
+            return z
+        rel = (x - x_hat).norm(dim=1) / x.norm(dim=1).clamp_min(1e-12)
+        cos = nn.functional.cosine_similarity(x, x_hat, dim=1)
+        return torch.cat([z, rel[:, None], cos[:, None]], dim=1)
+
+    def loss(self, x: torch.Tensor) -> DensityLoss:
+        cfg = self.config
+        z = self.encode_latent(x)
+        if cfg.kind == "radogaga":
+            noise = torch.rand_like(z) - 0.5
+            decoded = self.decode_latent(torch.cat([z, z + noise]))
+            x_hat, x_noisy = decoded[: len(x)], decoded[len(x) :]
+        else:
+            x_hat = self.decode_latent(z)
+        g_in = self.gmm_input(x, z, x_hat)
+        mixture = mixture_from_memberships(g_in, self.estimation(g_in), cfg.jitter)
+        rate = energy(g_in, mixture)
+        d = ((x - x_hat) ** 2).sum(dim=1)
+        if cfg.kind == "radogaga":
+            scaling = ((x_hat - x_noisy) ** 2).sum(dim=1)
+            h_d = torch.log(d.clamp_min(1e-12)) if cfg.h == "log" else d
+            total = (rate + cfg.lambda1 * h_d + cfg.lambda2 * scaling).mean()
+            return DensityLoss(total, rate.mean(), d.mean(), scaling.mean())
+        penalty = inverse_diagonal_penalty(mixture)
+        total = d.mean() + cfg.lambda1 * rate.mean() + cfg.lambda2 * penalty
+        return DensityLoss(total, rate.mean(), d.mean(), penalty)
+
+
+class DensityEstimator:
+    """Fit on an array, then score samples by R (negative log-likelihood of the GMM prior)."""
+
+    def __init__(self, config: DensityConfig, device: str = "cpu", seed: int = 0):
+        self.config = config
+        self.device = torch.device(device)
+        torch.manual_seed(seed)  # the initial weights are part of the seeded experiment
+        self.network = DensityNetwork(config).to(self.device)
+        self.mixture: Mixture | None = None
+        self.history: list[dict] = []
+
+    def fit(self, X: np.ndarray, *, epochs: int = 100, batch_size: int = 1024, lr: float = 1e-4, seed: int = 0, log_every: int = 0) -> "DensityEstimator":
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        opt = torch.optim.Adam(self.network.parameters(), lr=lr)
+        self.network.train()
+        for epoch in range(epochs):
+            order = rng.permutation(len(data))
+            totals = np.zeros(4)
+            batches = 0
+            for start in range(0, len(data), batch_size):
+                idx = order[start : start + batch_size]
+                if len(idx) < 2:
+                    continue
+                terms = self.network.loss(data[idx])
+                if not torch.isfinite(terms.total):
+                    raise FloatingPointError(f"non-finite loss in epoch {epoch}")
+                opt.zero_grad()
+                terms.total.backward()
+                nn.utils.clip_grad_norm_(self.network.parameters(), 5.0)
+                opt.step()
+                totals += [t.item() for t in terms]
+                batches += 1
+            record = dict(zip(("loss", "rate", "distortion", "scaling"), (totals / max(batches, 1)).tolist()), epoch=epoch + 1)
+            self.history.append(record)
+            if log_every and (epoch + 1) % log_every == 0:
+                print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
+        self.mixture = self._fit_mixture(data)
+        return self
+
+    @torch.no_grad()
+    def _gmm_inputs(self, data: torch.Tensor) -> torch.Tensor:
+        self.network.eval()
+        z = self.network.encode_latent(data)
+        return self.network.gmm_input(data, z, self.network.decode_latent(z))
+
+    @torch.no_grad()
+    def _fit_mixture(self, data: torch.Tensor) -> Mixture:
+        g_in = self._gmm_inputs(data)
+        gamma = self.network.estimation(g_in)
+        return Mixture(*(t.detach() for t in mixture_from_memberships(g_in.double(), gamma.double(), self.config.jitter)))
+
+    @torch.no_grad()
+    def latent(self, X: np.ndarray) -> np.ndarray:
+        self.network.eval()
+        return self.network.encode_latent(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).cpu().numpy()
+
+    @torch.no_grad()
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """R(x) = −log P_ψ(z) under the stored mixture; higher means more anomalous."""
+        if self.mixture is None:
+            raise RuntimeError("fit the estimator first")
+        g_in = self._gmm_inputs(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).double()
+        return energy(g_in, self.mixture).cpu().numpy()
+
+    def log_density(self, X: np.ndarray) -> np.ndarray:
+        """log P_ψ(z(x)) (nats): proportional to log P_x(x) up to a constant when the model is isometric."""
+        return -self.score_samples(X)
