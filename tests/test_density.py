@@ -57,3 +57,32 @@ def test_planted_outliers_are_found(kind):
     tp = (flagged & (labels == 1)).sum()
     f1 = 2 * tp / (flagged.sum() + 30)
     assert f1 > 0.6  # chance level is 30/130 ≈ 0.23
+
+
+def test_loaders_on_small_files_of_the_same_formats(tmp_path):
+    from scipy.io import savemat
+
+    from rdcodec.density import datasets
+
+    rng = np.random.default_rng(0)
+    kdd = np.hstack([rng.random((100, 5)), (np.arange(100) < 20)[:, None].astype(float)])
+    np.savez(tmp_path / "kdd_cup.npz", kdd=kdd)
+    savemat(tmp_path / "thyroid.mat", {"X": rng.random((40, 6)), "y": (np.arange(40) < 4)[:, None].astype(float)})
+    x, y = datasets.load("kddcup", tmp_path)
+    assert x.shape == (100, 5) and y.sum() == 20
+    x, y = datasets.load("kddcup-rev", tmp_path)
+    assert (y == 0).sum() == 20 and (y == 1).sum() == 5  # all 'normal' rows + attacks making 20%
+    x, y = datasets.load("thyroid", tmp_path)
+    assert x.shape == (40, 6) and y.sum() == 4
+    s = datasets.split(x, y, seed=0)
+    assert len(s.test) == 20 and s.anomaly_ratio == pytest.approx(0.1)
+    assert s.train.min() >= 0 and s.train.max() <= 1
+
+
+def test_evaluate_counts():
+    from rdcodec.density.datasets import evaluate
+
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.8])
+    labels = np.array([0, 0, 0, 1, 0])
+    result = evaluate(scores, labels, 0.4)
+    assert result.precision == pytest.approx(0.5) and result.recall == 1.0 and result.f1 == pytest.approx(2 / 3)
