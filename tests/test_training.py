@@ -152,3 +152,21 @@ def test_init_from_exported_weights(image_dir, tmp_path):
     resumed = torch.load(second / "checkpoint.pt", weights_only=False)["model"]
     for key in ("g_a.0.weight", "g_s.6.weight"):
         assert torch.equal(exported[key], resumed[key])
+
+
+def test_decoder_refinement_changes_only_the_decoder(image_dir, tmp_path):
+    import torch
+
+    from rdcodec.decoder_refinement import refine_decoder
+
+    run = tmp_path / "run"
+    train(_config(image_dir, 1), run, progress=False)
+    out = refine_decoder(run / "checkpoint.pt", tmp_path / "refined.pt", [str(image_dir)], steps=2, crop=32, batch_size=2, log_every=1, lr=1e-2)
+    before = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    after = torch.load(out, weights_only=False)
+    assert after["refine_steps"] == 2
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after["model"][k])}
+    assert "g_s" in changed and "g_a" not in changed
+    for k in before:
+        if k.startswith("entropy_bottleneck") and "quantiles" not in k:
+            assert torch.equal(before[k], after["model"][k])
