@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quality", type=int, default=None)
     parser.add_argument("--step", type=float, default=1.0, help="quantization step Δ")
     parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default RUN/checkpoint.pt (e.g. a decoder-refined one)")
     parser.add_argument("--commands", nargs="*", default=[], help="commands that reproduce the run, in order")
     parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
     args = parser.parse_args(argv)
@@ -73,13 +74,20 @@ def main(argv=None) -> int:
     from rdcodec.export import export_checkpoint
     from rdcodec.registry import Registry
 
+    checkpoint = args.checkpoint or args.run / "checkpoint.pt"
     history = training_history(args.run)
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if "refinement" in state:
+        history["decoder_refinement"] = {**state["refinement"], "steps": state["refine_steps"],
+                                         "what": "g_s fine-tuned on quantized latents, encoder and prior frozen (outside eq. 5)"}
     history["commands"] = args.commands
     history["quantization_step"] = args.step
     if args.note:
         history["note"] = args.note
     entry = export_checkpoint(
-        args.run / "checkpoint.pt",
+        checkpoint,
         Registry(args.models_dir),
         args.id,
         name=args.name,
