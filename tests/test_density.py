@@ -86,3 +86,31 @@ def test_evaluate_counts():
     labels = np.array([0, 0, 0, 1, 0])
     result = evaluate(scores, labels, 0.4)
     assert result.precision == pytest.approx(0.5) and result.recall == 1.0 and result.f1 == pytest.approx(2 / 3)
+
+
+@pytest.mark.slow
+def test_experiment_scripts_run_on_small_files(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(300, 3))
+    x = np.tanh(s @ rng.uniform(-1, 1, (3, 16)))
+    density = np.exp(-0.5 * (s**2).sum(1))
+    np.savetxt(tmp_path / "toy.csv", np.column_stack([x, density, np.zeros(300)]), delimiter=",")
+    savemat(tmp_path / "thyroid.mat", {"X": rng.random((200, 6)), "y": (np.arange(200) < 10)[:, None].astype(float)})
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"),
+                    "--out", str(tmp_path / "toy"), "--seeds", "2", "--epochs", "2"], check=True, timeout=300)
+    toy = json.loads((tmp_path / "toy" / "results.json").read_text())
+    assert set(toy["models"]) == {"DAGMM", "RaDOGAGA(d)", "RaDOGAGA(log d)"}
+    assert all(len(m["pearson"]) == 2 for m in toy["models"].values())
+    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
+                    "--datasets", "thyroid", "--seeds", "2", "--epochs-scale", "0.001", "--detectors", "radogaga-d,dagmm"], check=True, timeout=300)
+    an = json.loads((tmp_path / "an" / "results.json").read_text())
+    assert set(an["datasets"]["thyroid"]) == {"radogaga-d", "dagmm"}
+    assert all(0 <= d["f1"]["mean"] <= 1 for d in an["datasets"]["thyroid"].values())
