@@ -113,15 +113,15 @@ def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
 def latent_symbols(model: Model, pixels: np.ndarray) -> np.ndarray:
     """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w]."""
     z = model.network.encode_latent(_to_tensor(pixels))
-    symbols = torch.round((z[0] - torch.from_numpy(model.medians).view(-1, 1, 1)) / model.step)
+    symbols = model.network.quantize(z, torch.from_numpy(model.medians), model.step)[0]
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
 
 @torch.no_grad()
 def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
     """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
-    z_hat = torch.from_numpy(symbols.astype(np.float32)) * model.step + torch.from_numpy(model.medians).view(-1, 1, 1)
-    x_hat = model.network.decode_latent(z_hat[None])[0].clamp_(0, 1)
+    z_hat = model.network.dequantize(torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step)
+    x_hat = model.network.decode_latent(z_hat)[0].clamp_(0, 1)
     pixels = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0)[:height, :width]
     return np.ascontiguousarray(pixels.numpy())
 
