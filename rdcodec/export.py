@@ -8,7 +8,8 @@ re-creation, CompressAI's ``update``)::
     medians (float32, the quantization centres) ──────────────────────────────────► tables.npz
     state dict + network config ──────────────────────────────────────────────────► weights.pt
 
-Files are named by the model id and the first 8 hex digits of the model digest.
+Files are named by the model id and the first 8 hex digits of the model digest; a network
+exported again at another Δ (a ladder point) reuses the weights file already registered.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def export_model(
     tables_blob = tables_file_bytes(tables, medians, step)
     weights_blob = weights_file_bytes(network)
     digest = model_digest(weights_blob, tables_blob)
-    weights_name = f"{model_id}-{digest[:8]}.pt"
+    weights_sha = hashlib.sha256(weights_blob).hexdigest()
+    weights_name = registry.weights_named(weights_sha) or f"{model_id}-{digest[:8]}.pt"
     tables_name = f"{model_id}-{digest[:8]}.tables.npz"
     entry = ModelEntry(
         id=model_id,
@@ -85,7 +87,7 @@ def export_model(
         weights=weights_name,
         tables=tables_name,
         sha256={
-            weights_name: hashlib.sha256(weights_blob).hexdigest(),
+            weights_name: weights_sha,
             tables_name: hashlib.sha256(tables_blob).hexdigest(),
         },
         digest=digest,

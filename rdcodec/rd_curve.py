@@ -120,9 +120,26 @@ def score_baseline(codec_name: str, quality: int, images: dict[str, bytes], prog
     return _point(f"q={quality}", scores)
 
 
-def load_reference(path: Path) -> Curve:
-    """A curve from CompressAI's results JSON (``results.bpp``, ``psnr[-rgb]``, ``ms-ssim[-rgb]``)."""
+def load_reference(path: Path, image_names: list[str] | None = None) -> list[Curve]:
+    """Curves to overlay from a JSON file.
+
+    CompressAI's results JSON (``results.bpp``, ``psnr[-rgb]``, ``ms-ssim[-rgb]``) gives one
+    ``reference`` curve. An earlier ``rdcodec.rd-curve/1`` report gives back its baseline and
+    reference curves (so a long baseline sweep is measured once); its images must be
+    ``image_names``, or the comparison would be meaningless.
+    """
     data = json.loads(Path(path).read_text())
+    if data.get("schema") == SCHEMA:
+        names = [im["name"] for im in data.get("images", [])]
+        if image_names is not None and sorted(names) != sorted(image_names):
+            raise ValueError(f"{path}: its curves were measured on other images ({len(names)} images, not these {len(image_names)})")
+        curves = []
+        for c in data["curves"]:
+            if c["kind"] == "rdcodec":
+                continue
+            points = [Point(**{**p, "per_image": [ImageScore(**s) for s in p.get("per_image", [])]}) for p in c["points"]]
+            curves.append(Curve(c["name"], c["kind"], points))
+        return curves
     res = data["results"]
 
     def column(*names):
@@ -133,7 +150,7 @@ def load_reference(path: Path) -> Curve:
 
     psnr, msssim, ssim = column("psnr-rgb", "psnr"), column("ms-ssim-rgb", "ms-ssim"), column("ssim-rgb", "ssim")
     points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(res["bpp"], psnr, ssim, msssim))]
-    return Curve(f"ref:{data.get('name', Path(path).stem)}", "reference", points)
+    return [Curve(f"ref:{data.get('name', Path(path).stem)}", "reference", points)]
 
 
 def bd_table(curves: list[Curve]) -> list[BdEntry]:

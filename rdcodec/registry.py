@@ -7,7 +7,8 @@ Where models are looked up, first match wins:
 3. the ``rdcodec.shipped_models`` package data (an installed wheel carries ``models/`` there).
 
 Each manifest entry names a weights file (torch state dict) and a tables file (frozen integer
-probability tables + quantization centres, ``.npz``) with their SHA-256. The model digest
+probability tables + quantization centres and step, ``.npz``) with their SHA-256. Points of a
+quantization-step ladder (one network, tables frozen at several Δ) share one weights file. The model digest
 written into every ``.rdc`` header is SHA-256(weights bytes ‖ tables bytes).
 """
 
@@ -100,12 +101,29 @@ class Registry:
         known = ", ".join(e.id for e in entries)
         raise ModelNotFoundError(f"unknown model {name!r} (available: {known})")
 
-    def find_quality(self, quality: int) -> ModelEntry:
-        for entry in self.entries():
+    def find_quality(self, quality: int, metric: str | None = None) -> ModelEntry:
+        """The ladder point ``quality`` among models optimised for ``metric``.
+
+        A ladder is the set of entries with a ``quality`` and the same ``objective.metric``
+        (CompressAI's ``(quality, metric)`` pair); ``metric=None`` means the default model's.
+        """
+        entries = self.entries()
+        if metric is None:
+            metric = self.find().objective.get("metric") if entries else None
+        ladder = [e for e in entries if e.quality is not None and e.objective.get("metric") == metric]
+        for entry in ladder:
             if entry.quality == quality:
                 return entry
-        qualities = sorted(e.quality for e in self.entries() if e.quality is not None)
-        raise ModelNotFoundError(f"no model for quality {quality} (available: {qualities})")
+        qualities = sorted(e.quality for e in ladder)
+        raise ModelNotFoundError(f"no {metric} model for quality {quality} (available: {qualities})")
+
+    def weights_named(self, sha256_hex: str) -> str | None:
+        """Name of a weights file already registered with this SHA-256 (ladder points share one)."""
+        for entry in self.entries():
+            name = entry.weights
+            if entry.sha256.get(name) == sha256_hex and (self.directory / name).is_file():
+                return name
+        return None
 
     def read_files(self, entry: ModelEntry) -> tuple[bytes, bytes]:
         """(weights bytes, tables bytes), verified against the manifest's SHA-256."""
@@ -124,8 +142,10 @@ class Registry:
     def add(self, entry: ModelEntry, weights: bytes, tables: bytes) -> None:
         """Write the files and insert (or replace) the entry in the manifest."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / entry.weights).write_bytes(weights)
-        (self.directory / entry.tables).write_bytes(tables)
+        for name, blob in ((entry.weights, weights), (entry.tables, tables)):
+            path = self.directory / name
+            if not (path.is_file() and path.read_bytes() == blob):
+                path.write_bytes(blob)
         entries = [e for e in self.entries() if e.id != entry.id]
         if entry.default:
             entries = [dataclasses.replace(e, default=False) for e in entries]

