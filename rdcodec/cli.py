@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -34,6 +35,24 @@ class LazyGroup(click.Group):
             return None
         module, attr, _ = SUBCOMMANDS[name]
         return getattr(importlib.import_module(module), attr)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """As click's, but a usage error is one line on stderr (exit status 2), like every other error."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see rdcodec {exc.ctx.info_name} --help)" if exc.ctx is not None and exc.ctx.parent is not None else " (see rdcodec --help)"
+            click.echo(f"rdcodec: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]

@@ -62,6 +62,7 @@ class EncodeResult(NamedTuple):
     header_bytes: int  # container bytes outside the range-coded payload
     escapes: int  # symbols coded through the escape path
     notes: tuple[str, ...]  # conversions applied to the input
+    symbols: np.ndarray | None = None  # the coded latent symbols, int32 [M, h, w]
 
 
 class DecodeResult(NamedTuple):
@@ -109,11 +110,33 @@ def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
-@torch.no_grad()
-def latent_symbols(model: Model, pixels: np.ndarray) -> np.ndarray:
-    """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w]."""
-    z = model.network.encode_latent(_to_tensor(pixels))
-    symbols = model.network.quantize(z, torch.from_numpy(model.medians), model.step)[0]
+def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndarray:
+    """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w].
+
+    With ``search`` > 0, that many steps of the encoder-side RD search
+    (:mod:`rdcodec.latent_search`) refine them for this image under the model's own D and λ1.
+    """
+    x = _to_tensor(pixels)
+    medians = torch.from_numpy(model.medians)
+    if search > 0:
+        from .latent_search import search_symbols
+
+        objective = model.entry.objective or {}
+        if "lambda1" not in objective or "metric" not in objective:
+            raise ValueError(f"model {model.id} has no training metric and λ1 in its manifest; it cannot be searched")
+        metric = objective["metric"]
+        if metric == "ms-ssim" and min(x.shape[-2:]) <= 160:  # too small for MS-SSIM's 5 scales
+            metric = "ssim"
+
+        def table_bits(symbols: torch.Tensor) -> float:
+            flat = symbols[0].to(torch.int64).numpy().astype(np.int32)
+            return entropy.estimate_bits(flat.reshape(flat.shape[0], -1), model.tables)
+
+        symbols = search_symbols(model.network, x, medians, model.step, metric=metric,
+                                 lambda1=float(objective["lambda1"]), iterations=search, table_bits=table_bits)[0]
+    else:
+        with torch.no_grad():
+            symbols = model.network.quantize(model.network.encode_latent(x), medians, model.step)[0]
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
 
@@ -126,14 +149,18 @@ def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> n
     return np.ascontiguousarray(pixels.numpy())
 
 
-def encode_image(image, model: Model) -> EncodeResult:
-    """Encode an image (path, bytes, or H×W×3 uint8 array) into a ``.rdc`` stream."""
+def encode_image(image, model: Model, search: int = 0) -> EncodeResult:
+    """Encode an image (path, bytes, or H×W×3 uint8 array) into a ``.rdc`` stream.
+
+    ``search`` > 0 spends that many gradient steps per image on the encoder-side RD search
+    (slower encoding, same decoder and format); 0 is the plain amortised encoder.
+    """
     loaded = _as_pixels(image)
     pixels = loaded.pixels
     height, width = pixels.shape[:2]
     if height * width > container.DEFAULT_MAX_PIXELS:
         raise ValueError(f"image has {height * width} pixels, over the limit of {container.DEFAULT_MAX_PIXELS}")
-    symbols = latent_symbols(model, pixels)
+    symbols = latent_symbols(model, pixels, search)
     channels, lat_h, lat_w = symbols.shape
     coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
     header = Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
@@ -148,12 +175,13 @@ def encode_image(image, model: Model) -> EncodeResult:
         header_bytes=len(data) - len(coded.payload),
         escapes=coded.escapes,
         notes=loaded.notes,
+        symbols=symbols,
     )
 
 
-def encode(image, model: Model | None = None) -> bytes:
+def encode(image, model: Model | None = None, search: int = 0) -> bytes:
     """``.rdc`` bytes of an image with ``model`` (the default model if ``None``)."""
-    return encode_image(image, model or load_model()).data
+    return encode_image(image, model or load_model(), search).data
 
 
 def model_for(header: Header, model: Model | None, registry: Registry | None) -> Model:

@@ -31,7 +31,7 @@ def export_tiny(directory: Path, model_id: str = "tiny", seed: int = 0, default:
     from rdcodec.registry import Registry
 
     registry = Registry(directory)
-    export_model(make_tiny_network(seed, spread=spread), registry, model_id, default=default, objective={"metric": "ssim"}, step=step)
+    export_model(make_tiny_network(seed, spread=spread), registry, model_id, default=default, objective={"metric": "ssim", "lambda1": 8.0}, step=step)
     return registry
 
 

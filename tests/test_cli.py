@@ -216,3 +216,11 @@ def test_quality_and_metric_pick_ladder_points(runner, png, tmp_path, monkeypatc
     _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "-q", "3"]), out)
     _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "--metric", "mse"]), out)
     _bad(runner.invoke(main, ["encode", str(png), "-o", str(out), "-q", "1", "-m", "mse-q1"]), out)
+
+
+def test_encode_with_search(runner, models_env, png, tmp_path):
+    rdc, out = tmp_path / "s.rdc", tmp_path / "s.png"
+    r = runner.invoke(main, ["encode", str(png), "-o", str(rdc), "--search", "3"])
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(main, ["decode", str(rdc), "-o", str(out)]).exit_code == 0
+    _bad(runner.invoke(main, ["encode", str(png), "-o", str(tmp_path / "n.rdc"), "--search", "-1"]), tmp_path / "n.rdc")

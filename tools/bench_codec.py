@@ -71,7 +71,7 @@ def _compressai_timing(model, pixels):
 _CACHE: dict = {}  # model id → compressai FactorizedPrior with the same weights
 
 
-def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool) -> dict:
+def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool, search: int = 0) -> dict:
     import numpy as np
     import torch
 
@@ -88,12 +88,12 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
     for i, path in enumerate(paths):
         pixels = read_image(path).pixels
         t0 = time.perf_counter()
-        result = codec.encode_image(pixels, model)
+        result = codec.encode_image(pixels, model, search)
         t1 = time.perf_counter()
         decoded = codec.decode_stream(result.data, model)
         t2 = time.perf_counter()
         parsed = unpack(result.data)
-        symbols = codec.latent_symbols(model, pixels)
+        symbols = result.symbols if search else codec.latent_symbols(model, pixels)
         c, h, w = symbols.shape
         exact = bool(np.array_equal(entropy.decode(parsed.payload, model.tables, h * w).reshape(c, h, w), symbols))
         q = measure(pixels, decoded.pixels)
@@ -139,6 +139,7 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
         "model_digest": model.entry.digest,
         "folder": str(folder),
         "images": len(records),
+        "search_steps": search,
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "mean": summary,
@@ -154,8 +155,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compressai", action="store_true", help="skip the compressai timing comparison")
     parser.add_argument("-o", "--output", type=Path, default=None, help="write the JSON here (default: stdout)")
     parser.add_argument("--update-manifest", action="store_true", help="store the means as the model's kodak figures")
+    parser.add_argument("--search", type=int, default=0, help="encoder-side RD search steps (rdcodec encode --search)")
     args = parser.parse_args(argv)
-    report = bench(args.folder, args.model, args.limit, not args.no_compressai)
+    if args.update_manifest and args.search:
+        parser.error("--update-manifest records the plain encoder's figures; run it without --search")
+    report = bench(args.folder, args.model, args.limit, not args.no_compressai, args.search)
     text = json.dumps(report, indent=2)
     if args.output:
         args.output.write_text(text + "\n")

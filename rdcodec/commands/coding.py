@@ -40,9 +40,11 @@ def _user_errors():
 @click.option("-q", "--quality", type=int, default=None, help="ladder point: higher is more bits and better quality")
 @click.option("--metric", type=click.Choice(["ssim", "ms-ssim", "mse"]), default=None,
               help="which ladder --quality picks from (default: the default model's metric)")
+@click.option("--search", type=click.IntRange(0, 10000), default=0, show_default=True,
+              help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)")
 @click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(source, output, model, quality, metric, force, as_json):
+def encode_command(source, output, model, quality, metric, search, force, as_json):
     """Compress image IN (any format Pillow reads; - for stdin) into a .rdc file."""
     errors = _user_errors()
     try:
@@ -56,7 +58,7 @@ def encode_command(source, output, model, quality, metric, force, as_json):
         for line in loaded.notes:
             note(f"note: {line}")
         m = _load(model, quality, metric)
-        result = encode_image(loaded, m)
+        result = encode_image(loaded, m, search)
         write_output(output, result.data, force)
     except errors as exc:
         fail(str(exc))

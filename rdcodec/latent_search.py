@@ -1,0 +1,86 @@
+"""Encoder-side rate–distortion search of the latent (optional, ``rdcodec encode --search N``).
+
+The encoder f is amortised: z = f(x) is a good latent for typical images, not the best one for
+this image. Like a classical encoder's RD search (cwebp ``-m``, x264 ``--trellis``), this
+module looks, for one image, for symbols that lower the model's own objective
+
+    J(v) = R(v) + λ1 · D(x, g(m + Δ·round(v)))          (eq. 5 without the λ2 training term)
+
+starting from v₀ = (f(x) − m)/Δ, with Adam on v. The distortion sees the rounded latent through
+a straight-through estimator; R(v) is the rate in bits per pixel under P_ψ's bin probability
+for step Δ, P(m + Δ(v − ½) < z < m + Δ(v + ½)) — the same function the frozen tables were
+made from, so lowering it lowers the real code length. The decoder, the tables and the stream
+format are untouched: any decoder reads the result. The search returns the best iterate by the
+exact objective (real rounded symbols, frozen-table rate), never worse than v₀.
+
+Data flow::
+
+    x ─► f ─► v₀ ─► [ Adam on v: STE round ─► g ─► D ;  P_ψ bins(v) ─► R ] × N ─► best round(v)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .network import RDAutoencoder
+from .objective import distortion
+
+
+def _bin_bits(network: RDAutoencoder, v: torch.Tensor, medians: torch.Tensor, step: float) -> torch.Tensor:
+    """−log₂ P_ψ of the Δ-bin around each m + Δ·v, summed (differentiable in v)."""
+    eb = network.entropy_bottleneck
+    m = medians.view(1, -1, 1, 1)
+    z = (v * step + m).permute(1, 0, 2, 3).reshape(v.shape[1], 1, -1)  # [M, 1, n], as compressai's prior takes it
+    lower = eb._logits_cumulative(z - 0.5 * step, stop_gradient=True)
+    upper = eb._logits_cumulative(z + 0.5 * step, stop_gradient=True)
+    sign = -torch.sign(lower + upper).detach()
+    p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().clamp_min(1e-9)
+    return -torch.log2(p).sum()
+
+
+def search_symbols(
+    network: RDAutoencoder,
+    x: torch.Tensor,
+    medians: torch.Tensor,
+    step: float,
+    *,
+    metric: str,
+    lambda1: float,
+    iterations: int,
+    lr: float = 0.003,
+    table_bits=None,
+) -> torch.Tensor:
+    """Symbols (float tensor of integers, [1, M, h, w]) found by ``iterations`` steps of the search.
+
+    ``x`` is the padded image in [0, 1] ([1, 3, H, W]); ``metric``/``lambda1`` are the model's
+    training D and λ1. ``table_bits(symbols) -> float`` gives the exact rate in bits under the
+    frozen tables; when given, it picks the best iterate (otherwise the P_ψ estimate does).
+    """
+    pixels = x.shape[-1] * x.shape[-2]
+    with torch.no_grad():
+        v0 = (network.encode_latent(x) - medians.view(1, -1, 1, 1)) / step
+    v = v0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=lr)
+    m = medians.view(1, -1, 1, 1)
+
+    def exact(symbols: torch.Tensor) -> float:
+        with torch.no_grad():
+            x_hat = network.decode_latent(symbols * step + m).clamp(0, 1)
+            d = distortion(metric, x, x_hat).item()
+            bits = table_bits(symbols) if table_bits is not None else _bin_bits(network, symbols, medians, step).item()
+        return bits / pixels + lambda1 * d
+
+    best = torch.round(v0)
+    best_cost = exact(best)
+    for _ in range(iterations):
+        opt.zero_grad(set_to_none=True)
+        rounded = v + (torch.round(v) - v).detach()
+        x_hat = network.decode_latent(rounded * step + m)
+        cost = _bin_bits(network, v, medians, step) / pixels + lambda1 * distortion(metric, x, x_hat)
+        cost.backward()
+        opt.step()
+        candidate = torch.round(v.detach())
+        c = exact(candidate)
+        if c < best_cost:
+            best, best_cost = candidate, c
+    return best
