@@ -41,11 +41,17 @@ def two_images(tmp_path):
     return paths
 
 
-def test_rd_curve_cli(tmp_path, two_images, monkeypatch):
+@pytest.fixture
+def two_models(tmp_path, monkeypatch):
+    """Two tiny models at different rates, so the rdcodec curve has two points."""
     models = tmp_path / "models"
     export_tiny(models, model_id="tiny-a")
     export_tiny(models, model_id="tiny-b", seed=3, default=False, spread=10.0)
     monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models))
+    return models
+
+
+def test_rd_curve_cli(tmp_path, two_images, two_models):
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({"name": "pub", "results": {"bpp": [0.1, 0.3, 0.6], "psnr-rgb": [20, 24, 28], "ms-ssim-rgb": [0.8, 0.9, 0.95]}}))
     out_json, out_png = tmp_path / "c.json", tmp_path / "c.png"
@@ -84,11 +90,7 @@ def test_rd_curve_refuses_bad_arguments(tmp_path, two_images, models_env):
     assert r.exit_code == 2
 
 
-def test_baseline_curves_are_reused_from_an_earlier_report(tmp_path, two_images, monkeypatch):
-    models = tmp_path / "models"
-    export_tiny(models, model_id="tiny-a")
-    export_tiny(models, model_id="tiny-b", seed=3, default=False, spread=10.0)
-    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models))
+def test_baseline_curves_are_reused_from_an_earlier_report(tmp_path, two_images, two_models):
     first = tmp_path / "baselines.json"
     args = ["--qualities", "20,60", "--no-progress"]
     r = CliRunner().invoke(main, ["rd-curve", *map(str, two_images), "--models", "none", "--baselines", "jpeg", "--json", str(first), *args])
