@@ -49,12 +49,17 @@ def search_symbols(
     iterations: int,
     lr: float = 0.003,
     table_bits=None,
+    bf16: bool = True,
+    check_every: int = 5,
 ) -> torch.Tensor:
     """Symbols (float tensor of integers, [1, M, h, w]) found by ``iterations`` steps of the search.
 
     ``x`` is the padded image in [0, 1] ([1, 3, H, W]); ``metric``/``lambda1`` are the model's
     training D and λ1. ``table_bits(symbols) -> float`` gives the exact rate in bits under the
     frozen tables; when given, it picks the best iterate (otherwise the P_ψ estimate does).
+    ``bf16`` runs the decoder of the gradient steps under bfloat16 autocast (about twice as fast
+    on CPUs with bf16 units); the best iterate is always chosen by the float32 objective,
+    evaluated every ``check_every`` steps and at the last.
     """
     pixels = x.shape[-1] * x.shape[-2]
     with torch.no_grad():
@@ -72,13 +77,17 @@ def search_symbols(
 
     best = torch.round(v0)
     best_cost = exact(best)
-    for _ in range(iterations):
+    for i in range(iterations):
         opt.zero_grad(set_to_none=True)
         rounded = v + (torch.round(v) - v).detach()
-        x_hat = network.decode_latent(rounded * step + m)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            x_hat = network.decode_latent(rounded * step + m)
+        x_hat = x_hat.float()
         cost = _bin_bits(network, v, medians, step) / pixels + lambda1 * distortion(metric, x, x_hat)
         cost.backward()
         opt.step()
+        if (i + 1) % check_every and i + 1 < iterations:
+            continue
         candidate = torch.round(v.detach())
         c = exact(candidate)
         if c < best_cost:
