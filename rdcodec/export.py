@@ -71,15 +71,21 @@ def export_model(
     training: dict | None = None,
     kodak: dict | None = None,
     step: float = 1.0,
+    weights_stem: str | None = None,
 ) -> ModelEntry:
-    """Freeze tables at quantization step Δ = ``step``, write both files, add the manifest entry."""
+    """Freeze tables at quantization step Δ = ``step``, write both files, add the manifest entry.
+
+    The weights file is ``ID-DIGEST8.pt``, or ``WEIGHTS_STEM-SHA8.pt`` when a stem is given (a
+    network shared by the points of a ladder); an identical registered file is reused.
+    """
     network = network.eval()
     tables, medians = freeze_network_tables(network, step)
     tables_blob = tables_file_bytes(tables, medians, step)
     weights_blob = weights_file_bytes(network)
     digest = model_digest(weights_blob, tables_blob)
     weights_sha = hashlib.sha256(weights_blob).hexdigest()
-    weights_name = registry.weights_named(weights_sha) or f"{model_id}-{digest[:8]}.pt"
+    fresh_name = f"{weights_stem}-{weights_sha[:8]}.pt" if weights_stem else f"{model_id}-{digest[:8]}.pt"
+    weights_name = registry.weights_named(weights_sha) or fresh_name
     tables_name = f"{model_id}-{digest[:8]}.tables.npz"
     entry = ModelEntry(
         id=model_id,

@@ -49,9 +49,10 @@ def test_step_ladder_shares_one_weights_file_and_is_found_by_quality_and_metric(
     reg = Registry(tmp_path)
     net = make_tiny_network(0, spread=40.0)
     for q, step in ((1, 2.0), (2, 1.0)):
-        export_model(net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2)
+        export_model(net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2, weights_stem="ssim-net")
     export_model(make_tiny_network(1), reg, "mse-q1", objective={"metric": "mse"}, quality=1)
     entries = {e.id: e for e in reg.entries()}
+    assert entries["ssim-q1"].weights.startswith("ssim-net-") and entries["mse-q1"].weights.startswith("mse-q1-")
     assert entries["ssim-q1"].weights == entries["ssim-q2"].weights != entries["mse-q1"].weights
     assert entries["ssim-q1"].tables != entries["ssim-q2"].tables
     assert entries["ssim-q1"].digest != entries["ssim-q2"].digest

@@ -55,3 +55,18 @@ def test_default_model_bench_on_samples(tmp_path):
     report = json.loads(out.read_text())
     assert report["images"] == 2 and report["mean"]["all_symbols_exact"]
     assert report["mean"]["max_real_over_estimate"] < 1.01
+
+
+def test_shipped_ladders_are_verified_and_ordered(shipped):
+    registry, _ = shipped
+    ladders: dict[str, list] = {}
+    for entry in registry.entries():
+        registry.read_files(entry)  # every file matches its SHA-256
+        if entry.quality is not None:
+            ladders.setdefault(entry.objective["metric"], []).append(entry)
+    assert "ssim" in ladders
+    for metric, ladder in ladders.items():
+        qualities = [e.quality for e in ladder]
+        assert len(set(qualities)) == len(qualities), f"{metric} ladder repeats a quality"
+        measured = [e.kodak["bpp"] for e in sorted(ladder, key=lambda e: e.quality)]
+        assert measured == sorted(measured), f"{metric} ladder: a higher quality must spend more bits on Kodak"

@@ -162,6 +162,7 @@ def main(argv=None) -> int:
     report = bench(args.folder, args.model, args.limit, not args.no_compressai, args.search)
     text = json.dumps(report, indent=2)
     if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text + "\n")
     else:
         print(text)

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Export a training run into models/ with its training history in the manifest.
 
-    python tools/ship_model.py runs/ssim-default --id rdg-ssim-n96-v1 --name ssim-default --default
-    python tools/ship_model.py runs/ssim-v2 --id rdg-ssim-n96-v2 --name ssim --ladder 1:3.2,2:2.2,3:1.5 --default-quality 3
+    python tools/ship_model.py runs/NAME --id ID --name NAME [--default] [--step Δ]
+    python tools/ship_model.py runs/ssim-default --id rdg-ssim-l8-n96 --name ssim --ladder 4:1.4,5:1.05 --default-quality 5
 
 ``--ladder Q:Δ,...`` exports one network as a quantization-step ladder: entry ``ID-qQ`` (name
-``NAME-qQ``) has quality Q and tables frozen at step Δ, and all of them share one weights file.
+``NAME-qQ``) has quality Q and tables frozen at step Δ, and all of them share one weights file
+``ID-SHA8.pt``.
 
 Reads ``RUN/checkpoint.pt`` and ``RUN/log.jsonl``: every ``start`` record (one per launch or
 resume) becomes a phase with its step range and configuration, so the manifest says exactly how
@@ -46,6 +47,7 @@ def training_history(run: Path) -> dict:
                 "batch_size": cfg["batch_size"],
                 "crop": cfg["crop"],
                 "bf16": cfg["bf16"],
+                "init_from": cfg.get("init_from"),
             }
         )
     vals = [r for r in records if r["kind"] == "val"]
@@ -109,6 +111,7 @@ def main(argv=None) -> int:
             quality=quality,
             training={**history, "quantization_step": step},
             step=step,
+            weights_stem=args.id if args.ladder else None,
         )
         print(f"shipped {entry.id}: {entry.weights} + {entry.tables} ({history['steps']} steps, Δ={step:g})", file=sys.stderr)
     return 0
