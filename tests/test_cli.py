@@ -224,3 +224,16 @@ def test_encode_with_search(runner, models_env, png, tmp_path):
     assert r.exit_code == 0, r.output
     assert runner.invoke(main, ["decode", str(rdc), "-o", str(out)]).exit_code == 0
     _bad(runner.invoke(main, ["encode", str(png), "-o", str(tmp_path / "n.rdc"), "--search", "-1"]), tmp_path / "n.rdc")
+
+
+def test_outputs_get_the_usual_file_mode(runner, models_env, png, tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        rdc = tmp_path / "mode.rdc"
+        assert runner.invoke(main, ["encode", str(png), "-o", str(rdc)]).exit_code == 0
+        assert stat.S_IMODE(rdc.stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)

@@ -73,6 +73,12 @@ def check_output(path: str, force: bool) -> None:
         raise CommandError(f"{p.parent}: no such directory")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_output(path: str, data: bytes, force: bool) -> None:
     """Write atomically (temporary file + rename); ``-`` writes to stdout."""
     if path == "-":
@@ -86,6 +92,7 @@ def write_output(path: str, data: bytes, force: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's file gets the usual mode
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
