@@ -124,7 +124,8 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
     """Curves to overlay from a JSON file.
 
     CompressAI's results JSON (``results.bpp``, ``psnr[-rgb]``, ``ms-ssim[-rgb]``) gives one
-    ``reference`` curve. An earlier ``rdcodec.rd-curve/1`` report gives back its baseline and
+    ``reference`` curve named ``ref:FILE_STEM`` (CompressAI's ``name`` field repeats across
+    its MSE and MS-SSIM files, the file name does not). An earlier ``rdcodec.rd-curve/1`` report gives back its baseline and
     reference curves (so a long baseline sweep is measured once); its images must be
     ``image_names``, or the comparison would be meaningless.
     """
@@ -150,7 +151,7 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
 
     psnr, msssim, ssim = column("psnr-rgb", "psnr"), column("ms-ssim-rgb", "ms-ssim"), column("ssim-rgb", "ssim")
     points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(res["bpp"], psnr, ssim, msssim))]
-    return [Curve(f"ref:{data.get('name', Path(path).stem)}", "reference", points)]
+    return [Curve(f"ref:{Path(path).stem}", "reference", points)]
 
 
 def bd_table(curves: list[Curve]) -> list[BdEntry]:

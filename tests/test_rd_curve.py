@@ -52,7 +52,7 @@ def two_models(tmp_path, monkeypatch):
 
 
 def test_rd_curve_cli(tmp_path, two_images, two_models):
-    ref = tmp_path / "ref.json"
+    ref = tmp_path / "pub.json"
     ref.write_text(json.dumps({"name": "pub", "results": {"bpp": [0.1, 0.3, 0.6], "psnr-rgb": [20, 24, 28], "ms-ssim-rgb": [0.8, 0.9, 0.95]}}))
     out_json, out_png = tmp_path / "c.json", tmp_path / "c.png"
     r = CliRunner().invoke(
