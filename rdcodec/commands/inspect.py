@@ -58,7 +58,8 @@ def models_command(as_json):
     if not entries:
         fail(f"no models found in {registry.directory}")
     click.echo(f"{'id':24s} {'q':>2s} {'metric':7s} {'bpp':>6s} {'PSNR':>6s} {'SSIM':>6s} {'MS-SSIM':>7s}")
-    for e in entries:
+    ladder_order = lambda e: (e.objective.get("metric", ""), e.quality is None, e.quality or 0, e.id)  # noqa: E731
+    for e in sorted(entries, key=ladder_order):
         k = e.kodak or {}
         fmt = lambda key, spec: format(k[key], spec) if key in k else "-"  # noqa: E731
         mark = " (default)" if e.default else ""
