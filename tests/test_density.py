@@ -114,3 +114,14 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     an = json.loads((tmp_path / "an" / "results.json").read_text())
     assert set(an["datasets"]["thyroid"]) == {"radogaga-d", "dagmm"}
     assert all(0 <= d["f1"]["mean"] <= 1 for d in an["datasets"]["thyroid"].values())
+
+
+def test_energy_is_finite_for_a_singular_covariance():
+    from rdcodec.density.gmm import energy, mixture_from_memberships
+
+    t = torch.linspace(0, 1, 64)[:, None]
+    z = torch.cat([t, 2 * t, -t], dim=1)  # rank 1: every covariance is singular
+    gamma = torch.full((64, 2), 0.5)
+    mix = mixture_from_memberships(z, gamma, jitter=0.0)
+    r = energy(z, mix)
+    assert torch.isfinite(r).all()

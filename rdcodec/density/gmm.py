@@ -8,7 +8,8 @@ Given latents z [L, d] and memberships γ [L, K] (softmax of the estimation netw
     R(z) = −log Σ_k φ_k N(z; μ_k, Σ_k)                                                 (eq. 20)
 
 R is computed with Cholesky factors and log-sum-exp, so it stays finite for tight clusters
-and far-away points; the jitter keeps every Σ_k positive definite.
+and far-away points; the jitter keeps every Σ_k positive definite, and more is added (only)
+when a batch's covariance is singular to float precision.
 """
 
 from __future__ import annotations
@@ -36,10 +37,28 @@ def mixture_from_memberships(z: torch.Tensor, gamma: torch.Tensor, jitter: float
     return Mixture(phi, mu, sigma + jitter * eye)
 
 
+def safe_cholesky(sigma: torch.Tensor, tries: int = 10) -> torch.Tensor:
+    """Cholesky factors of symmetric [K, d, d] covariances, adding jitter only when needed.
+
+    A batch's covariance can be singular to float precision (points on a line, DAGMM's
+    cosine/distance features); then jitter · mean(diag) · I is added, from 1e-6 up by ×10.
+    """
+    sigma = 0.5 * (sigma + sigma.transpose(-1, -2))
+    eye = torch.eye(sigma.shape[-1], dtype=sigma.dtype, device=sigma.device)
+    scale = torch.diagonal(sigma, dim1=-2, dim2=-1).mean(dim=-1).abs().clamp_min(1e-12)[:, None, None]
+    jitter = 0.0
+    for _ in range(tries):
+        chol, info = torch.linalg.cholesky_ex(sigma + jitter * scale * eye)
+        if not bool(info.any()):
+            return chol
+        jitter = 1e-6 if jitter == 0.0 else jitter * 10.0
+    raise FloatingPointError("covariance is not positive definite even with jitter")
+
+
 def log_components(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
     """log φ_k + log N(z; μ_k, Σ_k) for every sample and component: [L, K]."""
     d = z.shape[1]
-    chol = torch.linalg.cholesky(mixture.sigma)  # [K, d, d]
+    chol = safe_cholesky(mixture.sigma)  # [K, d, d]
     diff = (z[None, :, :] - mixture.mu[:, None, :]).transpose(1, 2)  # [K, d, L]
     solved = torch.linalg.solve_triangular(chol, diff, upper=False)  # [K, d, L]
     maha = (solved**2).sum(dim=1)  # [K, L]
