@@ -26,18 +26,6 @@ from .network import RDAutoencoder
 from .objective import distortion
 
 
-def _bin_bits(network: RDAutoencoder, v: torch.Tensor, medians: torch.Tensor, step: float) -> torch.Tensor:
-    """−log₂ P_ψ of the Δ-bin around each m + Δ·v, summed (differentiable in v)."""
-    eb = network.entropy_bottleneck
-    m = medians.view(1, -1, 1, 1)
-    z = (v * step + m).permute(1, 0, 2, 3).reshape(v.shape[1], 1, -1)  # [M, 1, n], as compressai's prior takes it
-    lower = eb._logits_cumulative(z - 0.5 * step, stop_gradient=True)
-    upper = eb._logits_cumulative(z + 0.5 * step, stop_gradient=True)
-    sign = -torch.sign(lower + upper).detach()
-    p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().clamp_min(1e-9)
-    return -torch.log2(p).sum()
-
-
 def search_symbols(
     network: RDAutoencoder,
     x: torch.Tensor,
@@ -72,7 +60,7 @@ def search_symbols(
         with torch.no_grad():
             x_hat = network.decode_latent(symbols * step + m).clamp(0, 1)
             d = distortion(metric, x, x_hat).item()
-            bits = table_bits(symbols) if table_bits is not None else _bin_bits(network, symbols, medians, step).item()
+            bits = table_bits(symbols) if table_bits is not None else network.bin_bits(symbols, medians, step).item()
         return bits / pixels + lambda1 * d
 
     best = torch.round(v0)
@@ -83,7 +71,7 @@ def search_symbols(
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             x_hat = network.decode_latent(rounded * step + m)
         x_hat = x_hat.float()
-        cost = _bin_bits(network, v, medians, step) / pixels + lambda1 * distortion(metric, x, x_hat)
+        cost = network.bin_bits(v, medians, step) / pixels + lambda1 * distortion(metric, x, x_hat)
         cost.backward()
         opt.step()
         if (i + 1) % check_every and i + 1 < iterations:

@@ -146,6 +146,21 @@ class RDAutoencoder(nn.Module):
             (aux if name.endswith(".quantiles") else main).append(p)
         return main, aux
 
+    def bin_bits(self, v: torch.Tensor, medians: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """Σ −log₂ P_ψ(m_c + Δ(v − ½) < z < m_c + Δ(v + ½)) over a latent v in symbol units.
+
+        The bin probability the tables are frozen from (:meth:`discrete_pmf`), evaluated at
+        continuous v and differentiable in it (the encoder-side search's rate term). Upper
+        tails use compressai's sign trick, so far-out bins keep their precision.
+        """
+        eb = self.entropy_bottleneck
+        z = (v * step + medians.view(1, -1, 1, 1)).permute(1, 0, 2, 3).reshape(v.shape[1], 1, -1)  # [M, 1, n]
+        lower = eb._logits_cumulative(z - 0.5 * step, stop_gradient=True)
+        upper = eb._logits_cumulative(z + 0.5 * step, stop_gradient=True)
+        sign = -torch.sign(lower + upper).detach()
+        p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().clamp_min(1e-9)
+        return -torch.log2(p).sum()
+
     def discrete_pmf(
         self, lower: torch.Tensor, upper: torch.Tensor, step: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
