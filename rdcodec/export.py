@@ -115,14 +115,28 @@ def settle_quantiles(network: RDAutoencoder) -> None:
         network.entropy_bottleneck._update_quantiles()
 
 
-def export_checkpoint(checkpoint, registry: Registry, model_id: str, **fields) -> ModelEntry:
-    """Export a :mod:`rdcodec.training` checkpoint (quantiles settled by bisection first)."""
+def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:
+    """(network with quantiles settled by bisection, checkpoint state) of a training checkpoint.
+
+    Load once, then :func:`export_trained` it at as many steps Δ as a ladder or sweep needs.
+    """
     from .network import NetworkConfig
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
     network.load_state_dict(state["model"])
     settle_quantiles(network)
+    return network, state
+
+
+def export_trained(network: RDAutoencoder, state: dict, registry: Registry, model_id: str, **fields) -> ModelEntry:
+    """:func:`export_model` with the checkpoint's objective and step count in the entry."""
     training = dict(fields.pop("training", None) or {})
     training.setdefault("steps", int(state["step"]))
     return export_model(network, registry, model_id, objective=state.get("objective"), training=training, **fields)
+
+
+def export_checkpoint(checkpoint, registry: Registry, model_id: str, **fields) -> ModelEntry:
+    """Export a :mod:`rdcodec.training` checkpoint (quantiles settled by bisection first)."""
+    network, state = load_trained_network(checkpoint)
+    return export_trained(network, state, registry, model_id, **fields)

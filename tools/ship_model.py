@@ -79,14 +79,12 @@ def main(argv=None) -> int:
     parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
     args = parser.parse_args(argv)
 
-    from rdcodec.export import export_checkpoint
+    from rdcodec.export import export_trained, load_trained_network
     from rdcodec.registry import Registry
 
     checkpoint = args.checkpoint or args.run / "checkpoint.pt"
     history = training_history(args.run)
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    network, state = load_trained_network(checkpoint)
     if "refinement" in state:
         history["decoder_refinement"] = {**state["refinement"], "steps": state["refine_steps"],
                                          "what": "g_s fine-tuned on quantized latents, encoder and prior frozen (outside eq. 5)"}
@@ -101,8 +99,9 @@ def main(argv=None) -> int:
         suffix = "" if not args.ladder else f"-q{quality}"
         default = args.default if not args.ladder else quality == args.default_quality
         description = args.description + (f"; quantization step {step:g}" if step != 1.0 else "")
-        entry = export_checkpoint(
-            checkpoint,
+        entry = export_trained(
+            network,
+            state,
             Registry(args.models_dir),
             args.id + suffix,
             name=(args.name or args.id) + suffix,

@@ -33,17 +33,18 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from rdcodec import codec
-    from rdcodec.export import export_checkpoint
+    from rdcodec.export import export_trained, load_trained_network
     from rdcodec.image_io import list_images, read_image
     from rdcodec.quality import measure
     from rdcodec.registry import Registry
 
     images = [read_image(path).pixels for path in list_images(args.folder)]
+    network, state = load_trained_network(args.checkpoint)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, step in enumerate(float(s) for s in args.steps.split(",")):
             registry = Registry(Path(tmp) / f"d{i}")
-            export_checkpoint(args.checkpoint, registry, f"sweep{i}", step=step)
+            export_trained(network, state, registry, f"sweep{i}", step=step)
             model = codec.load_model(registry=registry)
             bpps, quals = [], []
             for px in images:

@@ -39,8 +39,10 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
         registry = Registry()
         if models == "none":
             entries = []
+        elif models:
+            entries = [registry.find(m.strip()) for m in models.split(",")]
         else:
-            entries = [registry.find(m.strip()) for m in models.split(",")] if models else registry.entries()
+            entries = registry.entries()
         codecs = [] if baselines in ("none", "") else [b.strip() for b in baselines.split(",")]
         for name in codecs:
             if name not in baseline_codecs.DEFAULT_QUALITIES:
