@@ -1,6 +1,6 @@
 """GMM-prior RDO autoencoders for density estimation and anomaly detection (paper §5.1–5.2)."""
 
-from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships
+from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships, refine_em
 from .model import DensityConfig, DensityEstimator, DensityLoss, DensityNetwork
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "energy",
     "inverse_diagonal_penalty",
     "mixture_from_memberships",
+    "refine_em",
 ]

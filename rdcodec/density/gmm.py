@@ -10,6 +10,11 @@ Given latents z [L, d] and memberships γ [L, K] (softmax of the estimation netw
 R is computed with Cholesky factors and log-sum-exp, so it stays finite for tight clusters
 and far-away points; the jitter keeps every Σ_k positive definite, and more is added (only)
 when a batch's covariance is singular to float precision.
+
+:func:`refine_em` is not in the paper: expectation–maximisation on a fixed set of latents,
+started from the estimation network's mixture and from k-means++ seeds, keeping the most
+likely result. The estimation network can leave a component dead (φ_k ≈ 0) or merge two
+clusters into one; EM on the final latents repairs that without touching the autoencoder.
 """
 
 from __future__ import annotations
@@ -70,6 +75,45 @@ def log_components(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
 def energy(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
     """R(z) = −log Σ_k φ_k N(z; μ_k, Σ_k) per sample (eq. 20), in nats."""
     return -torch.logsumexp(log_components(z, mixture), dim=1)
+
+
+def _em(z: torch.Tensor, mixture: Mixture, steps: int, jitter: float) -> tuple[Mixture, float]:
+    for _ in range(steps):
+        gamma = torch.softmax(log_components(z, mixture), dim=1)  # E-step: responsibilities
+        mixture = mixture_from_memberships(z, gamma, jitter)  # M-step: eq. 19 with γ = posterior
+    return mixture, float(energy(z, mixture).mean())
+
+
+def _kmeans_pp_memberships(z: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Hard memberships to k-means++ seeds (one-hot [L, K])."""
+    centres = [z[torch.randint(len(z), (1,), generator=generator)].squeeze(0)]
+    for _ in range(1, k):
+        dist = torch.cdist(z, torch.stack(centres)).min(dim=1).values ** 2
+        if not float(dist.sum()) > 0:  # every point is already a centre
+            dist = torch.ones_like(dist)
+        centres.append(z[torch.multinomial(dist / dist.sum(), 1, generator=generator)].squeeze(0))
+    nearest = torch.cdist(z, torch.stack(centres)).argmin(dim=1)
+    return torch.nn.functional.one_hot(nearest, k).to(z.dtype)
+
+
+def refine_em(z: torch.Tensor, mixture: Mixture, *, steps: int = 100, restarts: int = 4, jitter: float = 1e-6, seed: int = 0) -> Mixture:
+    """The most likely of EM runs on z from ``mixture`` and from ``restarts`` k-means++ seeds.
+
+    Every run does ``steps`` EM iterations; the result has mean R(z) no higher than the start's.
+    """
+    z = z.double()
+    start = Mixture(*(t.double() for t in mixture))
+    best, best_energy = start, float(energy(z, start).mean())
+    generator = torch.Generator().manual_seed(seed)
+    inits = [start] + [mixture_from_memberships(z, _kmeans_pp_memberships(z, len(start.phi), generator), jitter) for _ in range(restarts)]
+    for init in inits:
+        try:
+            candidate, value = _em(z, init, steps, jitter)
+        except FloatingPointError:  # a component emptied out; keep the other runs
+            continue
+        if value < best_energy:  # False for NaN
+            best, best_energy = candidate, value
+    return best
 
 
 def inverse_diagonal_penalty(mixture: Mixture) -> torch.Tensor:

@@ -13,18 +13,22 @@ Data flow (one batch of L samples)::
 
 After training, the mixture (φ, μ, Σ) is computed once over the whole training set and
 stored; :meth:`DensityEstimator.score_samples` returns R under it (the anomaly score).
+:meth:`DensityEstimator.refine_mixture` (not in the paper) replaces it by EM on the training
+latents (:func:`~rdcodec.density.gmm.refine_em`) when the estimation network left a
+component dead or merged two clusters.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships
+from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships, refine_em
 
 KINDS = ("radogaga", "dagmm")
 
@@ -129,13 +133,21 @@ class DensityEstimator:
         self.mixture: Mixture | None = None
         self.history: list[dict] = []
 
-    def fit(self, X: np.ndarray, *, epochs: int = 100, batch_size: int = 1024, lr: float = 1e-4, seed: int = 0, log_every: int = 0) -> "DensityEstimator":
+    def fit(
+        self, X: np.ndarray, *, epochs: int = 100, batch_size: int = 1024, lr: float = 1e-4, seed: int = 0, log_every: int = 0,
+        on_epoch: Callable[["DensityEstimator", int], None] | None = None,
+    ) -> "DensityEstimator":
+        """Train on X (rows = samples), then store the mixture of the training set.
+
+        ``on_epoch(self, epoch)`` runs after every epoch (1-based); it may call
+        :meth:`mixture_of` or :meth:`score_samples` with an explicit mixture.
+        """
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
         opt = torch.optim.Adam(self.network.parameters(), lr=lr)
-        self.network.train()
         for epoch in range(epochs):
+            self.network.train()
             order = rng.permutation(len(data))
             totals = np.zeros(4)
             batches = 0
@@ -156,7 +168,9 @@ class DensityEstimator:
             self.history.append(record)
             if log_every and (epoch + 1) % log_every == 0:
                 print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
-        self.mixture = self._fit_mixture(data)
+            if on_epoch is not None:
+                on_epoch(self, epoch + 1)
+        self.mixture = self.mixture_of(data)
         return self
 
     @torch.no_grad()
@@ -166,10 +180,20 @@ class DensityEstimator:
         return self.network.gmm_input(data, z, self.network.decode_latent(z))
 
     @torch.no_grad()
-    def _fit_mixture(self, data: torch.Tensor) -> Mixture:
-        g_in = self._gmm_inputs(data)
+    def mixture_of(self, X: np.ndarray | torch.Tensor) -> Mixture:
+        """φ, μ, Σ of eq. 19 over all of X, with the estimation network's memberships (float64)."""
+        g_in = self._gmm_inputs(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device))
         gamma = self.network.estimation(g_in)
         return Mixture(*(t.detach() for t in mixture_from_memberships(g_in.double(), gamma.double(), self.config.jitter)))
+
+    @torch.no_grad()
+    def refine_mixture(self, X: np.ndarray, *, steps: int = 100, restarts: int = 4, seed: int = 0) -> "DensityEstimator":
+        """Replace the stored mixture by EM on the latents of X (not in the paper; see module doc)."""
+        if self.mixture is None:
+            raise RuntimeError("fit the estimator first")
+        g_in = self._gmm_inputs(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).double()
+        self.mixture = refine_em(g_in, self.mixture, steps=steps, restarts=restarts, jitter=self.config.jitter, seed=seed)
+        return self
 
     @torch.no_grad()
     def latent(self, X: np.ndarray) -> np.ndarray:
@@ -177,13 +201,14 @@ class DensityEstimator:
         return self.network.encode_latent(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).cpu().numpy()
 
     @torch.no_grad()
-    def score_samples(self, X: np.ndarray) -> np.ndarray:
-        """R(x) = −log P_ψ(z) under the stored mixture; higher means more anomalous."""
-        if self.mixture is None:
+    def score_samples(self, X: np.ndarray, mixture: Mixture | None = None) -> np.ndarray:
+        """R(x) = −log P_ψ(z) under the stored mixture (or ``mixture``); higher means more anomalous."""
+        mixture = mixture if mixture is not None else self.mixture
+        if mixture is None:
             raise RuntimeError("fit the estimator first")
         g_in = self._gmm_inputs(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).double()
-        return energy(g_in, self.mixture).cpu().numpy()
+        return energy(g_in, mixture).cpu().numpy()
 
-    def log_density(self, X: np.ndarray) -> np.ndarray:
+    def log_density(self, X: np.ndarray, mixture: Mixture | None = None) -> np.ndarray:
         """log P_ψ(z(x)) (nats): proportional to log P_x(x) up to a constant when the model is isometric."""
-        return -self.score_samples(X)
+        return -self.score_samples(X, mixture)

@@ -10,8 +10,13 @@ threshold at the data set's anomaly ratio; precision, recall and F1 (mean and st
 Detectors: ``radogaga-d``, ``radogaga-log``, ``dagmm`` (same networks, DAGMM features z ‖
 relative distance ‖ cosine for the estimation network), and — when scikit-learn / pyod are
 installed — ``iforest``, ``ocsvm``, ``ecod`` in the same harness and splits.
-Network sizes and λ's per data set are in ``HYPER`` (appendix E, Table 2; DAGMM (0.1, 0.005)).
-Network sizes and λ's follow Table 2. The text copy of the paper in ``../shared/paper`` has
+For the three autoencoders the same trained network is scored twice: with the paper's
+mixture (eq. 19 from the estimation network's memberships) and, as ``DETECTOR+em``, with that
+mixture refined by EM on the training latents (``DensityEstimator.refine_mixture``, not in the
+paper). Every (data set, detector, seed) is written to ``OUT/runs/DATASET/DETECTOR-seedK.json``
+as it finishes and skipped when found, so an interrupted run resumes, and ``OUT/results.json``
+is rebuilt from all finished runs.
+Network sizes and λ's per data set are in ``HYPER`` (appendix E, Table 2; DAGMM (0.1, 0.005)). The text copy of the paper in ``../shared/paper`` has
 the λ cells garbled by OCR ("TGG-", "TOGO", "^T00"); they read consistently as powers of ten
 with 'T' = 1 and 'G'/'O'/'g' = 0 (e.g. "TOGO" = 1000, "Tgg-" = 100), which is what ``HYPER``
 holds. Epochs and batch sizes are not in the paper; ours are in ``HYPER``.
@@ -42,7 +47,8 @@ HYPER = {
 DAGMM_LAMBDAS = (0.1, 0.005)
 
 
-def rdo_scores(kind: str, split, hyper: dict, seed: int, lr: float, device: str) -> np.ndarray:
+def rdo_scores(kind: str, split, hyper: dict, seed: int, lr: float, device: str) -> dict[str, np.ndarray]:
+    """Test-set scores under the network's mixture (``kind``) and its EM refinement (``kind+em``)."""
     from rdcodec.density import DensityConfig, DensityEstimator
 
     if kind == "dagmm":
@@ -56,10 +62,16 @@ def rdo_scores(kind: str, split, hyper: dict, seed: int, lr: float, device: str)
         components=hyper["components"], dagmm_features=True, **extra,
     )
     est = DensityEstimator(cfg, device=device, seed=seed).fit(split.train, epochs=hyper["epochs"], batch_size=hyper["batch"], lr=lr, seed=seed)
-    return est.score_samples(split.test)
+    network_scores = est.score_samples(split.test)
+    est.refine_mixture(split.train, seed=seed)
+    return {kind: network_scores, f"{kind}+em": est.score_samples(split.test)}
 
 
-def baseline_scores(kind: str, split, seed: int) -> np.ndarray:
+def baseline_scores(kind: str, split, seed: int) -> dict[str, np.ndarray]:
+    return {kind: _baseline(kind, split, seed)}
+
+
+def _baseline(kind: str, split, seed: int) -> np.ndarray:
     if kind == "iforest":
         from sklearn.ensemble import IsolationForest
 
@@ -91,30 +103,58 @@ def main(argv=None) -> int:
 
     from rdcodec.density import datasets
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"config": {k: str(v) for k, v in vars(args).items()}, "hyper": HYPER, "datasets": {}}
+    runs_dir = args.out / "runs"
     for name in args.datasets.split(","):
         x, y = datasets.load(name, args.data)
         hyper = dict(HYPER[name], epochs=max(1, int(HYPER[name]["epochs"] * args.epochs_scale)))
-        table = {}
+        (runs_dir / name).mkdir(parents=True, exist_ok=True)
         for detector in args.detectors.split(","):
-            runs, t0 = [], time.time()
             for seed in range(args.seeds):
+                path = runs_dir / name / f"{detector}-seed{seed}.json"
+                epochs = hyper["epochs"] if detector in RDO_DETECTORS else None
+                if path.exists() and json.loads(path.read_text()).get("epochs") == epochs:
+                    continue  # finished earlier with the same settings
+                t0 = time.time()
                 split = datasets.split(x, y, seed)
                 try:
-                    scores = rdo_scores(detector, split, hyper, seed, args.lr, args.device) if detector in ("radogaga-d", "radogaga-log", "dagmm") else baseline_scores(detector, split, seed)
+                    scored = rdo_scores(detector, split, hyper, seed, args.lr, args.device) if detector in RDO_DETECTORS else baseline_scores(detector, split, seed)
                 except ImportError as exc:
                     print(f"{name}/{detector}: skipped ({exc})", file=sys.stderr)
                     break
-                runs.append(datasets.evaluate(scores, split.test_labels, split.anomaly_ratio)._asdict())
-            if not runs:
-                continue
-            summary = {m: {"mean": statistics.fmean(r[m] for r in runs), "std": statistics.pstdev([r[m] for r in runs])} for m in ("precision", "recall", "f1")}
-            table[detector] = {"runs": runs, **summary, "seconds": time.time() - t0}
-            print(f"{name:11s} {detector:13s} F1 {summary['f1']['mean']:.4f} ± {summary['f1']['std']:.4f} ({time.time() - t0:.0f}s)", file=sys.stderr)
-        results["datasets"][name] = table
-        (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+                run = {"seed": seed, "seconds": time.time() - t0, "epochs": epochs,
+                       "scores": {key: datasets.evaluate(s, split.test_labels, split.anomaly_ratio)._asdict() for key, s in scored.items()}}
+                partial = path.with_suffix(".part")
+                partial.write_text(json.dumps(run, indent=2) + "\n")
+                partial.replace(path)  # a killed run leaves no half-written result
+                print(f"{name:11s} seed {seed:2d} " + "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in run["scores"].items()) + f" ({run['seconds']:.0f}s)", file=sys.stderr)
+    results = collect(args.out, vars(args))
+    for name, table in results["datasets"].items():
+        for detector, row in table.items():
+            print(f"{name:11s} {detector:16s} F1 {row['f1']['mean']:.4f} ± {row['f1']['std']:.4f}  ({row['seeds']} seeds, {row['seconds']:.0f}s)", file=sys.stderr)
     return 0
+
+
+RDO_DETECTORS = ("radogaga-d", "radogaga-log", "dagmm")
+
+
+def collect(out: Path, config: dict) -> dict:
+    """``OUT/results.json`` from every finished run under ``OUT/runs``: mean and std per metric."""
+    results: dict = {"config": {k: str(v) for k, v in config.items()}, "hyper": HYPER, "dagmm_lambdas": DAGMM_LAMBDAS, "datasets": {}}
+    for folder in sorted(p for p in (out / "runs").glob("*") if p.is_dir()):
+        per_key: dict[str, list] = {}
+        seconds: dict[str, float] = {}
+        for path in sorted(folder.glob("*-seed*.json"), key=lambda p: (p.name.rsplit("-seed", 1)[0], int(p.stem.rsplit("seed", 1)[1]))):
+            run = json.loads(path.read_text())
+            for key, scores in run["scores"].items():
+                per_key.setdefault(key, []).append({"seed": run["seed"], **scores})
+                seconds[key] = seconds.get(key, 0.0) + run["seconds"]
+        results["datasets"][folder.name] = {
+            key: {"seeds": len(runs), **{m: {"mean": statistics.fmean(r[m] for r in runs), "std": statistics.pstdev([r[m] for r in runs])} for m in ("precision", "recall", "f1")},
+                  "seconds": seconds[key], "runs": runs}
+            for key, runs in per_key.items()
+        }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

@@ -8,7 +8,16 @@ component. Inputs are max–min normalised. Networks, λ's and optimiser as §5.
 64-32-16-3-16-32-64 with tanh, estimation network 10-3 with dropout 0.5, Adam 1e-4;
 (λ1, λ2) = (1e-4, 1e-9) DAGMM, (1e6, 1e6) RaDOGAGA(d), (1e3, 1e4) RaDOGAGA(log d).
 Reports the Pearson correlation between P_x and P_ψ(z) = exp(−R) per model and seed (mean,
-std), and writes ``OUT/results.json`` with scatter plots ``OUT/{model}_seed0.png``.
+std) for two mixtures over the same trained latents:
+
+- ``en``: the paper's, φ, μ, Σ of eq. 19 with the estimation network's memberships;
+- ``em``: the same refined by EM on the training latents (``DensityEstimator.refine_mixture``,
+  not in the paper), which repairs a component the estimation network left dead or merged.
+
+Every ``--report-every`` epochs both correlations are recorded (the trajectory shows whether
+training has settled). Writes ``OUT/results.json``, ``OUT/fig4_latent.png`` (latents of seed 0
+coloured by normalised P_ψ(z), like paper Fig. 4) and ``OUT/fig5_density.png`` (P_x against
+P_ψ(z) for seed 0, like paper Fig. 5).
 """
 
 from __future__ import annotations
@@ -40,24 +49,64 @@ def load_toy(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - lo) / np.where(hi > lo, hi - lo, 1.0), density, component
 
 
-def scatter_png(px, pz, title) -> bytes:
-    import io
+def slug(name: str) -> str:
+    return name.replace(" ", "_").replace("(", "").replace(")", "")
 
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def correlations(est, x: np.ndarray, density: np.ndarray, seed: int) -> dict:
+    """Pearson r of P_x against exp(−R) under the estimation-network mixture and its EM refinement."""
+    from rdcodec.density import refine_em
+
+    en = est.mixture_of(x)
+    em = refine_em(torch_latents(est, x), en, seed=seed)
+    return {"en": pearson(density, np.exp(est.log_density(x, en))), "em": pearson(density, np.exp(est.log_density(x, em))), "mixtures": (en, em)}
+
+
+def torch_latents(est, x: np.ndarray):
+    import torch
+
+    return torch.as_tensor(est.latent(x), dtype=torch.float64)
+
+
+def figures(out: Path, seed0: dict, x: np.ndarray, density: np.ndarray) -> None:
+    """fig4_latent.png (z coloured by normalised P_ψ(z)) and fig5_density.png (P_x against P_ψ(z))."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.scatter(px, pz, s=2, alpha=0.5)
-    ax.set_xlabel("true P_x(x)")
-    ax.set_ylabel("learned P_ψ(z)")
-    ax.set_title(title)
-    buf = io.BytesIO()
+    names = list(seed0)
+    fig = plt.figure(figsize=(4.2 * (len(names) + 1), 4))
+    centred = x - x.mean(axis=0)
+    source = centred @ np.linalg.svd(centred, full_matrices=False)[2][:3].T  # x lies in a 3-D subspace
+    ax = fig.add_subplot(1, len(names) + 1, 1, projection="3d")
+    ax.scatter(source[:, 0], source[:, 1], source[:, 2], c=density / density.max(), s=1, cmap="jet")
+    ax.set_title("input: x on its 3 principal axes, true P_x", fontsize=9)
+    for i, name in enumerate(names, start=2):
+        z, pz = seed0[name]["z"], seed0[name]["pz_em"]
+        ax = fig.add_subplot(1, len(names) + 1, i, projection="3d")
+        ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=pz / pz.max(), s=1, cmap="jet")
+        ax.set_title(f"{name}: z, P_ψ(z) (EM mixture)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(out / "fig4_latent.png", dpi=90)
     plt.close(fig)
-    return buf.getvalue()
+
+    fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 7.5), squeeze=False)
+    for j, name in enumerate(names):
+        for i, key in enumerate(("pz_en", "pz_em")):
+            pz = seed0[name][key]
+            ax = axes[i, j]
+            ax.scatter(density, pz, s=1, alpha=0.4)
+            ax.set_title(f"{name}, {key[3:].upper()} mixture: r = {pearson(density, pz):.3f}", fontsize=9)
+            ax.set_xlabel("true P_x(x)")
+            ax.set_ylabel("learned P_ψ(z)")
+    fig.tight_layout()
+    fig.savefig(out / "fig5_density.png", dpi=90)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -65,7 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=2000)
+    p.add_argument("--report-every", type=int, default=250)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--models", default=",".join(MODELS))
@@ -74,28 +124,52 @@ def main(argv=None) -> int:
     from rdcodec.density import DensityConfig, DensityEstimator
 
     x, density, _ = load_toy(args.data)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}
+    runs_dir = args.out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
-        correlations = []
-        t0 = time.time()
         for seed in range(args.seeds):
+            path = runs_dir / f"{slug(name)}-seed{seed}.json"
+            if path.exists():  # resume: finished (model, seed) runs are kept
+                continue
+            trajectory = []
+
+            def record(est, epoch):
+                if epoch % args.report_every == 0 and epoch < args.epochs:
+                    r = correlations(est, x, density, seed)
+                    trajectory.append({"epoch": epoch, "en": r["en"], "em": r["em"]})
+
+            t0 = time.time()
             cfg = DensityConfig(input_dim=16, hidden=(64, 32, 16), latent=3, estimation=(10,), components=3, **MODELS[name])
-            est = DensityEstimator(cfg, seed=seed).fit(x, epochs=args.epochs, batch_size=args.batch, lr=args.lr, seed=seed)
-            pz = np.exp(est.log_density(x))
-            correlations.append(float(np.corrcoef(density, pz)[0, 1]))
+            est = DensityEstimator(cfg, seed=seed).fit(x, epochs=args.epochs, batch_size=args.batch, lr=args.lr, seed=seed, on_epoch=record)
+            r = correlations(est, x, density, seed)
+            trajectory.append({"epoch": args.epochs, "en": r["en"], "em": r["em"]})
             if seed == 0:
-                (args.out / f"{name.replace(' ', '_').replace('(', '').replace(')', '')}_seed0.png").write_bytes(
-                    scatter_png(density, pz, f"{name}: r = {correlations[-1]:.3f}")
-                )
+                en, em = r["mixtures"]
+                np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
+            run = {"model": name, "seed": seed, "epochs": args.epochs, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": trajectory}
+            path.write_text(json.dumps(run, indent=2) + "\n")
+            print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
+
+    results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}
+    seed0: dict = {}
+    for name in MODELS:  # every model with finished runs, from this or an earlier invocation
+        runs = [json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{slug(name)}-seed*.json"))]
+        if not runs:
+            continue
         results["models"][name] = {
-            "pearson": correlations,
-            "mean": statistics.fmean(correlations),
-            "std": statistics.pstdev(correlations),
-            "seconds": time.time() - t0,
+            "seeds": len(runs),
+            **{key: {"mean": statistics.fmean(run[key] for run in runs), "std": statistics.pstdev([run[key] for run in runs])} for key in ("en", "em")},
+            "seconds_per_seed": statistics.fmean(run["seconds"] for run in runs),
+            "runs": runs,
         }
-        print(f"{name}: r = {results['models'][name]['mean']:.4f} ± {results['models'][name]['std']:.4f}", file=sys.stderr)
+        summary = results["models"][name]
+        print(f"{name}: r = {summary['en']['mean']:.4f} ± {summary['en']['std']:.4f} (EN), {summary['em']['mean']:.4f} ± {summary['em']['std']:.4f} (EM), {len(runs)} seeds", file=sys.stderr)
+        arrays = runs_dir / f"{slug(name)}-seed0.npz"
+        if arrays.exists():
+            seed0[name] = dict(np.load(arrays))
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if seed0:
+        figures(args.out, seed0, x, density)
     return 0
 
 
