@@ -105,7 +105,7 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     savemat(tmp_path / "thyroid.mat", {"X": rng.random((200, 6)), "y": (np.arange(200) < 10)[:, None].astype(float)})
     root = Path(__file__).resolve().parent.parent
     subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"),
-                    "--out", str(tmp_path / "toy"), "--seeds", "2", "--epochs", "2"], check=True, timeout=300)
+                    "--out", str(tmp_path / "toy"), "--seeds", "2", "--epochs", "2", "--warmup-epochs", "1"], check=True, timeout=300)
     toy = json.loads((tmp_path / "toy" / "results.json").read_text())
     assert set(toy["models"]) == {"DAGMM", "RaDOGAGA(d)", "RaDOGAGA(log d)"}
     assert all(m["seeds"] == 2 and {"en", "em"} <= set(m) for m in toy["models"].values())
@@ -171,3 +171,17 @@ def test_estimator_mixture_can_be_refined_and_passed_explicitly():
     est.refine_mixture(x, steps=20)
     assert est.score_samples(x).mean() <= before + 1e-9
     np.testing.assert_allclose(est.score_samples(x, network_mixture).mean(), before)
+
+
+def test_warmup_trains_the_autoencoder_on_reconstruction_alone():
+    rng = np.random.default_rng(6)
+    x = np.tanh(rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)) * 0.3)
+    cfg = DensityConfig(input_dim=6, hidden=(8,), latent=2, estimation=(4,), components=2, lambda1=10.0, lambda2=10.0)
+    est = DensityEstimator(cfg, seed=0)
+    before = {k: v.clone() for k, v in est.network.state_dict().items()}
+    terms = est.network.loss(torch.as_tensor(x[:50], dtype=torch.float32), reconstruction_only=True)
+    assert terms.total.item() == pytest.approx(terms.distortion.item()) and terms.scaling.item() == 0
+    est.fit(x, epochs=2, batch_size=50, lr=1e-2, warmup_epochs=2)
+    after = est.network.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("estimation."))  # no rate gradient yet
+    assert not torch.equal(before["encoder.0.weight"], after["encoder.0.weight"])

@@ -99,7 +99,8 @@ class DensityNetwork(nn.Module):
         cos = nn.functional.cosine_similarity(x, x_hat, dim=1)
         return torch.cat([z, rel[:, None], cos[:, None]], dim=1)
 
-    def loss(self, x: torch.Tensor) -> DensityLoss:
+    def loss(self, x: torch.Tensor, reconstruction_only: bool = False) -> DensityLoss:
+        """Eq. 5 (RaDOGAGA) or eq. 21 (DAGMM); ``reconstruction_only``: mean ‖x − x̂‖² alone (warm-up)."""
         cfg = self.config
         z = self.encode_latent(x)
         if cfg.kind == "radogaga":
@@ -112,6 +113,9 @@ class DensityNetwork(nn.Module):
         mixture = mixture_from_memberships(g_in, self.estimation(g_in), cfg.jitter)
         rate = energy(g_in, mixture)
         d = ((x - x_hat) ** 2).sum(dim=1)
+        if reconstruction_only:
+            zero = d.new_zeros(())
+            return DensityLoss(d.mean(), rate.mean().detach(), d.mean(), zero)
         if cfg.kind == "radogaga":
             scaling = ((x_hat - x_noisy) ** 2).sum(dim=1)
             h_d = torch.log(d.clamp_min(1e-12)) if cfg.h == "log" else d
@@ -135,9 +139,13 @@ class DensityEstimator:
 
     def fit(
         self, X: np.ndarray, *, epochs: int = 100, batch_size: int = 1024, lr: float = 1e-4, seed: int = 0, log_every: int = 0,
-        on_epoch: Callable[["DensityEstimator", int], None] | None = None,
+        warmup_epochs: int = 0, on_epoch: Callable[["DensityEstimator", int], None] | None = None,
     ) -> "DensityEstimator":
         """Train on X (rows = samples), then store the mixture of the training set.
+
+        ``warmup_epochs`` (not in the paper; counted within ``epochs``) first train the
+        autoencoder on reconstruction alone, so the decoder depends on z before the rate and
+        the noise term start pulling the latent scale down (see ``docs/experiments/toy``).
 
         ``on_epoch(self, epoch)`` runs after every epoch (1-based); it may call
         :meth:`mixture_of` or :meth:`score_samples` with an explicit mixture.
@@ -155,7 +163,7 @@ class DensityEstimator:
                 idx = order[start : start + batch_size]
                 if len(idx) < 2:
                     continue
-                terms = self.network.loss(data[idx])
+                terms = self.network.loss(data[idx], reconstruction_only=epoch < warmup_epochs)
                 if not torch.isfinite(terms.total):
                     raise FloatingPointError(f"non-finite loss in epoch {epoch}")
                 opt.zero_grad()
