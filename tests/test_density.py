@@ -170,6 +170,8 @@ def test_estimator_mixture_can_be_refined_and_passed_explicitly():
     before = est.score_samples(x).mean()
     est.refine_mixture(x, steps=20)
     assert est.score_samples(x).mean() <= before + 1e-9
+    again = est.refined_mixture(x, network_mixture, steps=20)  # pure: the stored mixture is not touched
+    np.testing.assert_allclose(again.mu.numpy(), est.mixture.mu.numpy())
     np.testing.assert_allclose(est.score_samples(x, network_mixture).mean(), before)
 
 

@@ -195,12 +195,17 @@ class DensityEstimator:
         return Mixture(*(t.detach() for t in mixture_from_memberships(g_in.double(), gamma.double(), self.config.jitter)))
 
     @torch.no_grad()
-    def refine_mixture(self, X: np.ndarray, *, steps: int = 100, restarts: int = 4, seed: int = 0) -> "DensityEstimator":
-        """Replace the stored mixture by EM on the latents of X (not in the paper; see module doc)."""
-        if self.mixture is None:
+    def refined_mixture(self, X: np.ndarray, mixture: Mixture | None = None, *, steps: int = 100, restarts: int = 4, seed: int = 0) -> Mixture:
+        """EM on the latents of X from ``mixture`` (default: the stored one), which stays as it is."""
+        mixture = mixture if mixture is not None else self.mixture
+        if mixture is None:
             raise RuntimeError("fit the estimator first")
         g_in = self._gmm_inputs(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)).double()
-        self.mixture = refine_em(g_in, self.mixture, steps=steps, restarts=restarts, jitter=self.config.jitter, seed=seed)
+        return refine_em(g_in, mixture, steps=steps, restarts=restarts, jitter=self.config.jitter, seed=seed)
+
+    def refine_mixture(self, X: np.ndarray, *, steps: int = 100, restarts: int = 4, seed: int = 0) -> "DensityEstimator":
+        """Replace the stored mixture by :meth:`refined_mixture` (not in the paper; see module doc)."""
+        self.mixture = self.refined_mixture(X, steps=steps, restarts=restarts, seed=seed)
         return self
 
     @torch.no_grad()

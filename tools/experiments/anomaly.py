@@ -16,10 +16,10 @@ mixture refined by EM on the training latents (``DensityEstimator.refine_mixture
 paper). Every (data set, detector, seed) is written to ``OUT/runs/DATASET/DETECTOR-seedK.json``
 as it finishes and skipped when found, so an interrupted run resumes, and ``OUT/results.json``
 is rebuilt from all finished runs.
-Network sizes and λ's per data set are in ``HYPER`` (appendix E, Table 2; DAGMM (0.1, 0.005)). The text copy of the paper in ``../shared/paper`` has
-the λ cells garbled by OCR ("TGG-", "TOGO", "^T00"); they read consistently as powers of ten
-with 'T' = 1 and 'G'/'O'/'g' = 0 (e.g. "TOGO" = 1000, "Tgg-" = 100), which is what ``HYPER``
-holds. Epochs and batch sizes are not in the paper; ours are in ``HYPER``.
+Network sizes and λ's per data set are in ``HYPER`` (appendix E, Table 2; DAGMM (0.1, 0.005)).
+The text copy of the paper in ``../shared/paper`` has the λ cells garbled by OCR ("TGG-",
+"TOGO", "^T00"); they read consistently as powers of ten with 'T' = 1 and 'G'/'O'/'g' = 0
+(e.g. "TOGO" = 1000, "Tgg-" = 100), which is what ``HYPER`` holds. Epochs and batch sizes are not in the paper; ours are in ``HYPER``.
 """
 
 from __future__ import annotations

@@ -64,17 +64,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def correlations(est, x: np.ndarray, density: np.ndarray, seed: int) -> dict:
     """Pearson r of P_x against exp(−R) under the estimation-network mixture and its EM refinement."""
-    from rdcodec.density import refine_em
-
     en = est.mixture_of(x)
-    em = refine_em(torch_latents(est, x), en, seed=seed)
+    em = est.refined_mixture(x, en, seed=seed)
     return {"en": pearson(density, np.exp(est.log_density(x, en))), "em": pearson(density, np.exp(est.log_density(x, em))), "mixtures": (en, em)}
-
-
-def torch_latents(est, x: np.ndarray):
-    import torch
-
-    return torch.as_tensor(est.latent(x), dtype=torch.float64)
 
 
 def figures(out: Path, seed0: dict, x: np.ndarray, density: np.ndarray) -> None:
