@@ -116,6 +116,19 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     assert set(an["datasets"]["thyroid"]) == {"radogaga-d", "radogaga-d+em", "dagmm", "dagmm+em"}
     assert all(row["seeds"] == 2 for row in an["datasets"]["thyroid"].values())
     assert all(0 <= d["f1"]["mean"] <= 1 for d in an["datasets"]["thyroid"].values())
+    # a run trained with other settings (here: other λ's) is left out of the table, not mixed in
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("anomaly_driver", root / "tools/experiments/anomaly.py")
+    driver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(driver)
+    stale = tmp_path / "an" / "runs" / "thyroid" / "dagmm-seed1.json"
+    run = json.loads(stale.read_text())
+    run["settings"]["lambdas"] = [1.0, 1.0]
+    stale.write_text(json.dumps(run))
+    again = driver.collect(tmp_path / "an", {}, epochs_scale=0.001)
+    assert again["stale_runs"] == 1 and again["datasets"]["thyroid"]["dagmm"]["seeds"] == 1
+    assert again["datasets"]["thyroid"]["radogaga-d"]["seeds"] == 2
 
 
 def test_energy_is_finite_for_a_singular_covariance():
@@ -187,3 +200,32 @@ def test_warmup_trains_the_autoencoder_on_reconstruction_alone():
     after = est.network.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("estimation."))  # no rate gradient yet
     assert not torch.equal(before["encoder.0.weight"], after["encoder.0.weight"])
+
+
+def test_fit_best_of_keeps_the_restart_with_the_lowest_training_objective():
+    rng = np.random.default_rng(7)
+    x = np.tanh(rng.normal(size=(120, 2)) @ rng.normal(size=(2, 6)) * 0.3)
+    cfg = DensityConfig(input_dim=6, hidden=(8,), latent=2, estimation=(4,), components=2, lambda1=10.0, lambda2=10.0)
+    fit = dict(epochs=3, batch_size=40, lr=1e-2)
+    best = DensityEstimator.fit_best_of(cfg, x, restarts=3, seed=5, **fit)
+    singles = [DensityEstimator(cfg, seed=s).fit(x, seed=s, **fit) for s in (5, 1005, 2005)]
+    losses = [e.history[-1]["loss"] for e in singles]
+    assert best.restart_losses == pytest.approx(losses) and len(set(losses)) == 3
+    chosen = singles[int(np.argmin(losses))]
+    np.testing.assert_array_equal(best.score_samples(x), chosen.score_samples(x))
+    one = DensityEstimator.fit_best_of(cfg, x, restarts=1, seed=5, **fit)  # restarts=1 is a plain fit
+    np.testing.assert_array_equal(one.score_samples(x), singles[0].score_samples(x))
+    with pytest.raises(ValueError):
+        DensityEstimator.fit_best_of(cfg, x, restarts=0)
+
+
+def test_initial_latent_std_rescales_the_encoder_output_before_training():
+    rng = np.random.default_rng(8)
+    x = 0.01 * rng.normal(size=(300, 5))  # low-variance data: default init gives a tiny latent
+    cfg = DensityConfig(input_dim=5, hidden=(8,), latent=3, estimation=(4,), components=2)
+    plain = DensityEstimator(cfg, seed=0).fit(x, epochs=0)
+    assert plain.latent(x).std(axis=0).max() < 0.05
+    scaled = DensityEstimator(cfg, seed=0).fit(x, epochs=0, initial_latent_std=2.0)
+    np.testing.assert_allclose(scaled.latent(x).std(axis=0), 2.0, rtol=1e-4)
+    with pytest.raises(ValueError):
+        DensityEstimator(cfg, seed=0).fit(x, epochs=0, initial_latent_std=0.0)
