@@ -110,6 +110,12 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     assert set(toy["models"]) == {"DAGMM", "RaDOGAGA(d)", "RaDOGAGA(log d)"}
     assert all(m["seeds"] == 2 and {"en", "em"} <= set(m) for m in toy["models"].values())
     assert (tmp_path / "toy" / "fig5_density.png").stat().st_size > 0
+    # another schedule re-runs seed 0 only; seed 1's run of the first schedule is left out, not mixed in
+    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"),
+                    "--out", str(tmp_path / "toy"), "--seeds", "1", "--epochs", "3", "--warmup-epochs", "1", "--models", "DAGMM"], check=True, timeout=300)
+    toy = json.loads((tmp_path / "toy" / "results.json").read_text())
+    assert [run["epochs"] for run in toy["models"]["DAGMM"]["runs"]] == [3]
+    assert set(toy["models"]) == {"DAGMM"}  # the RaDOGAGA runs are all of the first schedule
     subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
                     "--datasets", "thyroid", "--seeds", "2", "--epochs-scale", "0.001", "--detectors", "radogaga-d,dagmm"], check=True, timeout=300)
     an = json.loads((tmp_path / "an" / "results.json").read_text())

@@ -132,13 +132,17 @@ def main(argv=None) -> int:
     x, density, _ = load_toy(args.data)
     runs_dir = args.out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
+    schedule = {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "initial_latent_std": args.initial_latent_std}
+
+    def current(run: dict) -> bool:
+        """Trained with this invocation's schedule (older run files lack the newer keys)."""
+        return (run["epochs"], run.get("warmup_epochs", 0), run.get("initial_latent_std")) == tuple(schedule.values())
+
     for name in args.models.split(","):
         for seed in range(args.seeds):
             path = runs_dir / f"{slug(name)}-seed{seed}.json"
-            if path.exists():  # resume: finished (model, seed) runs with the same schedule are kept
-                done = json.loads(path.read_text())
-                if (done["epochs"], done.get("warmup_epochs", 0), done.get("initial_latent_std")) == (args.epochs, args.warmup_epochs, args.initial_latent_std):
-                    continue
+            if path.exists() and current(json.loads(path.read_text())):  # resume: finished runs with this schedule are kept
+                continue
             trajectory = []
 
             def record(est, epoch):
@@ -155,14 +159,14 @@ def main(argv=None) -> int:
             if seed == 0:
                 en, em = r["mixtures"]
                 np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
-            run = {"model": name, "seed": seed, "epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "initial_latent_std": args.initial_latent_std, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": trajectory}
+            run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": trajectory}
             path.write_text(json.dumps(run, indent=2) + "\n")
             print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
 
     results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}
     seed0: dict = {}
-    for name in MODELS:  # every model with finished runs, from this or an earlier invocation
-        runs = [json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{slug(name)}-seed*.json"))]
+    for name in MODELS:  # every model with finished runs of this schedule, from this or an earlier invocation
+        runs = [run for run in (json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{slug(name)}-seed*.json"))) if current(run)]
         if not runs:
             continue
         results["models"][name] = {
@@ -173,8 +177,8 @@ def main(argv=None) -> int:
         }
         summary = results["models"][name]
         print(f"{name}: r = {summary['en']['mean']:.4f} ± {summary['en']['std']:.4f} (EN), {summary['em']['mean']:.4f} ± {summary['em']['std']:.4f} (EM), {len(runs)} seeds", file=sys.stderr)
-        arrays = runs_dir / f"{slug(name)}-seed0.npz"
-        if arrays.exists():
+        arrays = runs_dir / f"{slug(name)}-seed0.npz"  # written with seed 0's run file
+        if arrays.exists() and any(run["seed"] == 0 for run in runs):
             seed0[name] = dict(np.load(arrays))
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if seed0:
