@@ -135,6 +135,14 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     again = driver.collect(tmp_path / "an", {}, epochs_scale=0.001)
     assert again["stale_runs"] == 1 and again["datasets"]["thyroid"]["dagmm"]["seeds"] == 1
     assert again["datasets"]["thyroid"]["radogaga-d"]["seeds"] == 2
+    # --first-seed runs only the seeds from there on, so processes can share a grid
+    seed0 = (tmp_path / "an" / "runs" / "thyroid" / "dagmm-seed0.json").read_text()
+    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
+                    "--datasets", "thyroid", "--first-seed", "1", "--seeds", "3", "--epochs-scale", "0.001", "--detectors", "dagmm"], check=True, timeout=300)
+    assert (tmp_path / "an" / "runs" / "thyroid" / "dagmm-seed0.json").read_text() == seed0
+    assert not (tmp_path / "an" / "runs" / "thyroid" / "radogaga-d-seed2.json").exists()
+    an = json.loads((tmp_path / "an" / "results.json").read_text())
+    assert [r["seed"] for r in an["datasets"]["thyroid"]["dagmm"]["runs"]] == [0, 1, 2]  # seed 1 re-run with the current settings
 
 
 def test_energy_is_finite_for_a_singular_covariance():

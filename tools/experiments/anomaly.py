@@ -2,7 +2,7 @@
 """Paper §5.2 / Table 1: unsupervised anomaly detection with the GMM-prior RDO autoencoder.
 
     python tools/experiments/anomaly.py --data ../shared/data/anomaly --out docs/experiments/anomaly \
-        [--datasets kddcup,thyroid,arrhythmia,kddcup-rev] [--seeds 20] [--detectors ...]
+        [--datasets kddcup,thyroid,arrhythmia,kddcup-rev] [--seeds 20] [--first-seed 0] [--detectors ...]
 
 For every data set and seed: a 50/50 random split, training on the normal rows of the first
 half, the anomaly score R (negative log-likelihood under the fitted mixture) on the second,
@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--datasets", default=",".join(HYPER))
     p.add_argument("--detectors", default="radogaga-d,radogaga-log,dagmm,iforest,ocsvm,ecod")
-    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=20, help="run seeds 0 .. SEEDS-1")
+    p.add_argument("--first-seed", type=int, default=0, help="skip seeds below this (lets processes share a grid)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every data set's epochs (quick runs)")
     p.add_argument("--device", default="cpu")
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
         hyper = effective_hyper(name, args.epochs_scale)
         (runs_dir / name).mkdir(parents=True, exist_ok=True)
         for detector in args.detectors.split(","):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.seeds):
                 path = runs_dir / name / f"{detector}-seed{seed}.json"
                 epochs = hyper["epochs"] if detector in RDO_DETECTORS else None
                 settings = run_settings(detector, hyper, args.lr)
