@@ -127,6 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args(argv)
 
+    from rdcodec.commands.files import write_output
     from rdcodec.density import DensityConfig, DensityEstimator
 
     x, density, _ = load_toy(args.data)
@@ -160,7 +161,7 @@ def main(argv=None) -> int:
                 en, em = r["mixtures"]
                 np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
             run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": trajectory}
-            path.write_text(json.dumps(run, indent=2) + "\n")
+            write_output(str(path), (json.dumps(run, indent=2) + "\n").encode(), force=True)  # atomic: a killed run leaves no half-written result
             print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
 
     results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}
