@@ -116,6 +116,13 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     toy = json.loads((tmp_path / "toy" / "results.json").read_text())
     assert [run["epochs"] for run in toy["models"]["DAGMM"]["runs"]] == [3]
     assert set(toy["models"]) == {"DAGMM"}  # the RaDOGAGA runs are all of the first schedule
+    # --restarts keeps the restart with the lowest final training objective and records them all
+    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"), "--out", str(tmp_path / "toy3"),
+                    "--seeds", "1", "--epochs", "2", "--warmup-epochs", "1", "--restarts", "2", "--models", "RaDOGAGA(d)"], check=True, timeout=300)
+    run = json.loads((tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text())
+    assert [r["seed"] for r in run["restarts"]] == [0, 1000] and run["restarts"][0]["final_loss"] != run["restarts"][1]["final_loss"]
+    chosen = min(range(2), key=lambda i: run["restarts"][i]["final_loss"])
+    assert run["chosen_restart"] == chosen and run["en"] == pytest.approx(run["restarts"][chosen]["en"]) and run["restarts"][chosen]["trajectory"][-1]["epoch"] == 2
     subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
                     "--datasets", "thyroid", "--seeds", "2", "--epochs-scale", "0.001", "--detectors", "radogaga-d,dagmm"], check=True, timeout=300)
     an = json.loads((tmp_path / "an" / "results.json").read_text())
@@ -143,6 +150,16 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     assert not (tmp_path / "an" / "runs" / "thyroid" / "radogaga-d-seed2.json").exists()
     an = json.loads((tmp_path / "an" / "results.json").read_text())
     assert [r["seed"] for r in an["datasets"]["thyroid"]["dagmm"]["runs"]] == [0, 1, 2]  # seed 1 re-run with the current settings
+    # the convergence check trains the same networks and reports the windowed training objective
+    report_path = tmp_path / "conv" / "thyroid.json"
+    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_convergence.py"), "--data", str(tmp_path), "--dataset", "thyroid",
+                    "--epochs", "10", "--window", "2", "--detectors", "radogaga-log,dagmm", "--out", str(report_path)], check=True, timeout=300)
+    report = json.loads(report_path.read_text())
+    assert set(report["detectors"]) == {"radogaga-log", "dagmm"}
+    assert all(list(d["objective"]) == [str(m) for m in range(1, 11)] and all(np.isfinite(list(d["objective"].values()))) for d in report["detectors"].values())
+    bad = subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_convergence.py"), "--data", str(tmp_path), "--dataset", "mnist", "--epochs", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--dataset must be one of" in bad.stderr
 
 
 def test_energy_is_finite_for_a_singular_covariance():
@@ -221,10 +238,12 @@ def test_fit_best_of_keeps_the_restart_with_the_lowest_training_objective():
     x = np.tanh(rng.normal(size=(120, 2)) @ rng.normal(size=(2, 6)) * 0.3)
     cfg = DensityConfig(input_dim=6, hidden=(8,), latent=2, estimation=(4,), components=2, lambda1=10.0, lambda2=10.0)
     fit = dict(epochs=3, batch_size=40, lr=1e-2)
-    best = DensityEstimator.fit_best_of(cfg, x, restarts=3, seed=5, **fit)
+    seen = []
+    best = DensityEstimator.fit_best_of(cfg, x, restarts=3, seed=5, on_restart=lambda est, r: seen.append((r, est.history[-1]["loss"])), **fit)
     singles = [DensityEstimator(cfg, seed=s).fit(x, seed=s, **fit) for s in (5, 1005, 2005)]
     losses = [e.history[-1]["loss"] for e in singles]
     assert best.restart_losses == pytest.approx(losses) and len(set(losses)) == 3
+    assert [r for r, _ in seen] == [0, 1, 2] and [loss for _, loss in seen] == pytest.approx(losses)
     chosen = singles[int(np.argmin(losses))]
     np.testing.assert_array_equal(best.score_samples(x), chosen.score_samples(x))
     one = DensityEstimator.fit_best_of(cfg, x, restarts=1, seed=5, **fit)  # restarts=1 is a plain fit

@@ -209,7 +209,8 @@ class DensityEstimator:
 
     @classmethod
     def fit_best_of(
-        cls, config: DensityConfig, X: np.ndarray, *, restarts: int = 1, seed: int = 0, device: str = "cpu", **fit_kwargs
+        cls, config: DensityConfig, X: np.ndarray, *, restarts: int = 1, seed: int = 0, device: str = "cpu",
+        on_restart: Callable[["DensityEstimator", int], None] | None = None, **fit_kwargs,
     ) -> "DensityEstimator":
         """Train ``restarts`` networks and keep the one with the lowest final training objective.
 
@@ -219,7 +220,8 @@ class DensityEstimator:
         minimum (z → 0, the decoder outputs the data mean, the noise term and the rate vanish)
         that low-variance data such as Thyroid fall into from some initialisations even when a
         coded latent has a far lower objective; a few restarts pick the better one, as
-        ``n_init`` does for EM. The losses of all restarts are kept in ``restart_losses``.
+        ``n_init`` does for EM. The losses of all restarts are kept in ``restart_losses``;
+        ``on_restart(candidate, r)`` runs after restart r is trained (to inspect each one).
         """
         if restarts < 1:
             raise ValueError("restarts must be at least 1")
@@ -228,6 +230,8 @@ class DensityEstimator:
         for r in range(restarts):
             candidate = cls(config, device=device, seed=seed + 1000 * r).fit(X, seed=seed + 1000 * r, **fit_kwargs)
             losses.append(candidate.history[-1]["loss"] if candidate.history else float("inf"))
+            if on_restart is not None:
+                on_restart(candidate, r)
             if best is None or losses[-1] < min(losses[:-1]):
                 best = candidate
         best.restart_losses = losses

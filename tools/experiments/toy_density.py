@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Paper §5.1 / Fig. 4–5: does the learned P_ψ(z) follow the true P_x(x)?
 
-    python tools/experiments/toy_density.py --data ../shared/data/toy/toy.csv --out docs/experiments/toy [--seeds 5]
+    python tools/experiments/toy_density.py --data ../shared/data/toy/toy.csv --out docs/experiments/toy [--seeds 5] [--first-seed F] [--restarts K]
 
 toy.csv: columns 1–16 the input x, column 17 the true density P_x(x), column 18 the mixture
 component. Inputs are max–min normalised. Networks, λ's and optimiser as §5.1.1: FC
@@ -24,6 +24,12 @@ encoder's last layer before training so each latent dimension starts with that s
 of 0.006–0.04 from PyTorch's initialisation. Without it (``docs/experiments/toy-default-init``)
 the RaDOGAGA(d) latent was still growing after 1000 epochs and came out with one scale per
 cluster (r 0.57–0.97); seed 0 went from r 0.60 to 0.997 with it.
+
+``--restarts K`` (not in the paper; default 1) trains K networks per seed, from seeds
+s, s + 1000, …, and keeps the one with the lowest final training objective
+(``DensityEstimator.fit_best_of``: training data only, never P_x). Each restart's objective and
+both correlations stay in the run file under ``restarts``, so one can see whether that choice
+avoided the estimation network's merged clusters (``docs/experiments/toy-best-of-3``).
 
 Every ``--report-every`` epochs both correlations are recorded (the trajectory shows whether
 training has settled). Writes ``OUT/results.json``, ``OUT/fig4_latent.png`` (latents of seed 0
@@ -116,7 +122,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=5, help="run seeds 0 .. SEEDS-1")
+    p.add_argument("--first-seed", type=int, default=0, help="skip seeds below this (lets processes share the seeds)")
     p.add_argument("--epochs", type=int, default=2000)
     p.add_argument("--report-every", type=int, default=250)
     p.add_argument("--batch", type=int, default=128)
@@ -124,6 +131,7 @@ def main(argv=None) -> int:
     p.add_argument("--initial-latent-std", type=float, default=None,
                    help="rescale the encoder output to this latent std before training (not in the paper; default: PyTorch's initialisation)")
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--restarts", type=int, default=1, help="networks per seed; keep the lowest final training objective (not in the paper)")
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args(argv)
 
@@ -133,34 +141,45 @@ def main(argv=None) -> int:
     x, density, _ = load_toy(args.data)
     runs_dir = args.out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    schedule = {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "initial_latent_std": args.initial_latent_std}
+    if args.restarts < 1:
+        p.error("--restarts must be at least 1")
+    schedule = {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "initial_latent_std": args.initial_latent_std, "restarts": args.restarts}
 
     def current(run: dict) -> bool:
         """Trained with this invocation's schedule (older run files lack the newer keys)."""
-        return (run["epochs"], run.get("warmup_epochs", 0), run.get("initial_latent_std")) == tuple(schedule.values())
+        return (run["epochs"], run.get("warmup_epochs", 0), run.get("initial_latent_std"), run.get("restarts", 1)) == tuple(schedule.values())
 
     for name in args.models.split(","):
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.seeds):
             path = runs_dir / f"{slug(name)}-seed{seed}.json"
             if path.exists() and current(json.loads(path.read_text())):  # resume: finished runs with this schedule are kept
                 continue
-            trajectory = []
+            trajectory: list[dict] = []
+            restarts: list[dict] = []
 
             def record(est, epoch):
                 if epoch % args.report_every == 0 and epoch < args.epochs:
                     r = correlations(est, x, density, seed)
                     trajectory.append({"epoch": epoch, "en": r["en"], "em": r["em"]})
 
+            def finish(est, index):  # after each restart: its objective and correlations
+                r = correlations(est, x, density, seed)
+                trajectory.append({"epoch": args.epochs, "en": r["en"], "em": r["em"]})
+                restarts.append({"seed": seed + 1000 * index, "final_loss": est.history[-1]["loss"], "en": r["en"], "em": r["em"], "trajectory": list(trajectory)})
+                trajectory.clear()
+
             t0 = time.time()
             cfg = DensityConfig(input_dim=16, hidden=(64, 32, 16), latent=3, estimation=(10,), components=3, **MODELS[name])
-            est = DensityEstimator(cfg, seed=seed).fit(x, epochs=args.epochs, batch_size=args.batch, lr=args.lr, seed=seed, warmup_epochs=args.warmup_epochs,
-                                                     initial_latent_std=args.initial_latent_std, on_epoch=record)
+            est = DensityEstimator.fit_best_of(cfg, x, restarts=args.restarts, seed=seed, on_restart=finish, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
+                                               warmup_epochs=args.warmup_epochs, initial_latent_std=args.initial_latent_std, on_epoch=record)
+            chosen = min(range(len(restarts)), key=lambda i: restarts[i]["final_loss"])  # the one fit_best_of kept
             r = correlations(est, x, density, seed)
-            trajectory.append({"epoch": args.epochs, "en": r["en"], "em": r["em"]})
             if seed == 0:
                 en, em = r["mixtures"]
                 np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
-            run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": trajectory}
+            run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": restarts[chosen]["trajectory"]}
+            if args.restarts > 1:
+                run.update(chosen_restart=chosen, restarts=restarts)
             write_output(str(path), (json.dumps(run, indent=2) + "\n").encode(), force=True)  # atomic: a killed run leaves no half-written result
             print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
 
