@@ -119,10 +119,15 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     # --restarts keeps the restart with the lowest final training objective and records them all
     subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"), "--out", str(tmp_path / "toy3"),
                     "--seeds", "1", "--epochs", "2", "--warmup-epochs", "1", "--restarts", "2", "--models", "RaDOGAGA(d)"], check=True, timeout=300)
-    run = json.loads((tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text())
-    assert [r["seed"] for r in run["restarts"]] == [0, 1000] and run["restarts"][0]["final_loss"] != run["restarts"][1]["final_loss"]
-    chosen = min(range(2), key=lambda i: run["restarts"][i]["final_loss"])
-    assert run["chosen_restart"] == chosen and run["en"] == pytest.approx(run["restarts"][chosen]["en"]) and run["restarts"][chosen]["trajectory"][-1]["epoch"] == 2
+    first = (tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text()
+    run = json.loads(first)
+    assert run["restarts"] == 2  # the count, part of the schedule; the runs themselves are under restart_runs
+    assert [r["seed"] for r in run["restart_runs"]] == [0, 1000] and run["restart_runs"][0]["final_loss"] != run["restart_runs"][1]["final_loss"]
+    chosen = min(range(2), key=lambda i: run["restart_runs"][i]["final_loss"])
+    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"), "--out", str(tmp_path / "toy3"),
+                    "--seeds", "1", "--epochs", "2", "--warmup-epochs", "1", "--restarts", "2", "--models", "RaDOGAGA(d)"], check=True, timeout=300)
+    assert (tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text() == first  # resumed, not trained again
+    assert run["chosen_restart"] == chosen and run["en"] == pytest.approx(run["restart_runs"][chosen]["en"]) and run["restart_runs"][chosen]["trajectory"][-1]["epoch"] == 2
     subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
                     "--datasets", "thyroid", "--seeds", "2", "--epochs-scale", "0.001", "--detectors", "radogaga-d,dagmm"], check=True, timeout=300)
     an = json.loads((tmp_path / "an" / "results.json").read_text())

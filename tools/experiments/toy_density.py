@@ -28,7 +28,7 @@ cluster (r 0.57–0.97); seed 0 went from r 0.60 to 0.997 with it.
 ``--restarts K`` (not in the paper; default 1) trains K networks per seed, from seeds
 s, s + 1000, …, and keeps the one with the lowest final training objective
 (``DensityEstimator.fit_best_of``: training data only, never P_x). Each restart's objective and
-both correlations stay in the run file under ``restarts``, so one can see whether that choice
+both correlations stay in the run file under ``restart_runs``, so one can see whether that choice
 avoided the estimation network's merged clusters (``docs/experiments/toy-best-of-3``).
 
 Every ``--report-every`` epochs both correlations are recorded (the trajectory shows whether
@@ -179,7 +179,7 @@ def main(argv=None) -> int:
                 np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
             run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": restarts[chosen]["trajectory"]}
             if args.restarts > 1:
-                run.update(chosen_restart=chosen, restarts=restarts)
+                run.update(chosen_restart=chosen, restart_runs=restarts)  # "restarts" stays the count (part of the schedule)
             write_output(str(path), (json.dumps(run, indent=2) + "\n").encode(), force=True)  # atomic: a killed run leaves no half-written result
             print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
 
