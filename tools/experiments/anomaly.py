@@ -90,15 +90,20 @@ def rdo_config(kind: str, input_dim: int, hyper: dict):
     )
 
 
+def rdo_fit(kind: str, train: np.ndarray, hyper: dict, seed: int, lr: float, device: str = "cpu", epochs: int | None = None):
+    """Autoencoder detector ``kind`` trained on ``train`` with the data set's settings
+    (``epochs`` overrides ``hyper["epochs"]``)."""
+    from rdcodec.density import DensityEstimator
+
+    return DensityEstimator(rdo_config(kind, train.shape[1], hyper), device=device, seed=seed).fit(
+        train, epochs=hyper["epochs"] if epochs is None else epochs, batch_size=hyper["batch"], lr=lr, seed=seed, initial_latent_std=INITIAL_LATENT_STD,
+    )
+
+
 def rdo_scores(kind: str, split, hyper: dict, seed: int, lr: float, device: str) -> tuple[dict[str, np.ndarray], dict]:
     """Test-set scores under the network's mixture (``kind``) and its EM refinement (``kind+em``),
     with the final training objective and the latent's per-dimension std on the training rows."""
-    from rdcodec.density import DensityEstimator
-
-    cfg = rdo_config(kind, split.train.shape[1], hyper)
-    est = DensityEstimator(cfg, device=device, seed=seed).fit(
-        split.train, epochs=hyper["epochs"], batch_size=hyper["batch"], lr=lr, seed=seed, initial_latent_std=INITIAL_LATENT_STD,
-    )
+    est = rdo_fit(kind, split.train, hyper, seed, lr, device)
     network_scores = est.score_samples(split.test)
     latent_std = est.latent(split.train).std(axis=0)
     est.refine_mixture(split.train, seed=seed)

@@ -43,24 +43,22 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import anomaly
-    from rdcodec.density import DensityEstimator, datasets
+    from rdcodec.density import datasets
 
     if args.dataset not in anomaly.HYPER:
         p.error(f"--dataset must be one of {', '.join(anomaly.HYPER)}")
     hyper = anomaly.HYPER[args.dataset]
     x, y = datasets.load(args.dataset, args.data)
     split = datasets.split(x, y, args.seed)
-    marks = sorted({args.epochs * i // 10 for i in range(1, 11)} | {min(hyper["epochs"], args.epochs)})
+    current = min(hyper["epochs"], args.epochs)
+    marks = sorted({args.epochs * i // 10 for i in range(1, 11)} | {current})
     report = {"dataset": args.dataset, "seed": args.seed, "epochs": args.epochs, "current_epochs": hyper["epochs"], "window": args.window, "detectors": {}}
     for kind in args.detectors.split(","):
         t0 = time.time()
-        est = DensityEstimator(anomaly.rdo_config(kind, split.train.shape[1], hyper), seed=args.seed).fit(
-            split.train, epochs=args.epochs, batch_size=hyper["batch"], lr=1e-4, seed=args.seed, initial_latent_std=anomaly.INITIAL_LATENT_STD,
-        )
-        h = est.history
+        h = anomaly.rdo_fit(kind, split.train, hyper, args.seed, lr=1e-4, epochs=args.epochs).history
         report["detectors"][kind] = {
             "objective": {str(m): windowed(h, "loss", m, args.window) for m in marks},
-            "rate_distortion": {str(m): [windowed(h, "rate", m, args.window), windowed(h, "distortion", m, args.window)] for m in sorted({min(hyper["epochs"], args.epochs), args.epochs})},
+            "rate_distortion": {str(m): [windowed(h, "rate", m, args.window), windowed(h, "distortion", m, args.window)] for m in sorted({current, args.epochs})},
             "seconds": time.time() - t0,
         }
         row = report["detectors"][kind]["objective"]

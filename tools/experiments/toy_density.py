@@ -156,6 +156,7 @@ def main(argv=None) -> int:
                 continue
             trajectory: list[dict] = []
             restarts: list[dict] = []
+            trained: list[tuple] = []  # (estimator, correlations) per restart
 
             def record(est, epoch):
                 if epoch % args.report_every == 0 and epoch < args.epochs:
@@ -164,6 +165,7 @@ def main(argv=None) -> int:
 
             def finish(est, index):  # after each restart: its objective and correlations
                 r = correlations(est, x, density, seed)
+                trained.append((est, r))
                 trajectory.append({"epoch": args.epochs, "en": r["en"], "em": r["em"]})
                 restarts.append({"seed": seed + 1000 * index, "final_loss": est.history[-1]["loss"], "en": r["en"], "em": r["em"], "trajectory": list(trajectory)})
                 trajectory.clear()
@@ -172,8 +174,8 @@ def main(argv=None) -> int:
             cfg = DensityConfig(input_dim=16, hidden=(64, 32, 16), latent=3, estimation=(10,), components=3, **MODELS[name])
             est = DensityEstimator.fit_best_of(cfg, x, restarts=args.restarts, seed=seed, on_restart=finish, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
                                                warmup_epochs=args.warmup_epochs, initial_latent_std=args.initial_latent_std, on_epoch=record)
-            chosen = min(range(len(restarts)), key=lambda i: restarts[i]["final_loss"])  # the one fit_best_of kept
-            r = correlations(est, x, density, seed)
+            chosen = next(i for i, (candidate, _) in enumerate(trained) if candidate is est)  # the one fit_best_of kept
+            r = trained[chosen][1]
             if seed == 0:
                 en, em = r["mixtures"]
                 np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
