@@ -88,6 +88,54 @@ def test_evaluate_counts():
     assert result.precision == pytest.approx(0.5) and result.recall == 1.0 and result.f1 == pytest.approx(2 / 3)
 
 
+def test_f1_upper_bound_holds_for_another_threshold_and_is_reached():
+    from rdcodec.density.datasets import evaluate, f1_upper_bound, flagged_count
+
+    rng = np.random.default_rng(3)
+    for n, a, b in [(1000, 0.1969, 0.20), (1886, 0.0247, 0.025), (226, 0.146, 0.15), (500, 0.3, 0.2)]:
+        labels = (rng.random(n) < a).astype(int)
+        scores = rng.normal(size=n) + 1.5 * labels
+        before, after = evaluate(scores, labels, a), evaluate(scores, labels, b)
+        anomalies = int(labels.sum())
+        flagged = flagged_count(n, a)
+        assert flagged == int((scores > np.quantile(scores, 1 - a)).sum()) and flagged_count(n, b) == int((scores > np.quantile(scores, 1 - b)).sum())
+        tp = round(before.recall * anomalies)
+        assert tp == round(before.precision * flagged)
+        assert after.f1 <= f1_upper_bound(tp, flagged, anomalies, flagged_count(n, b)) + 1e-12
+    # reached when every extra flag is an anomaly: five anomalies ranked first, three of them flagged at 15 %
+    labels = np.array([1] * 5 + [0] * 15)
+    scores = -np.arange(20.0)
+    narrow = evaluate(scores, labels, 0.15)
+    assert flagged_count(20, 0.15) == 3 and narrow.f1 == pytest.approx(2 * 3 / (3 + 5))
+    assert evaluate(scores, labels, 0.25).f1 == pytest.approx(1.0) == f1_upper_bound(3, 3, 5, flagged_count(20, 0.25))
+    assert f1_upper_bound(3, 3, 5, 2) == pytest.approx(2 * 2 / 7)  # fewer flags: TP can only shrink to the flags kept
+
+
+def test_threshold_bound_tool_bounds_the_f1_of_another_ratio_even_with_tied_scores():
+    import importlib.util
+    from pathlib import Path
+
+    from rdcodec.density.datasets import evaluate
+
+    path = Path(__file__).resolve().parent.parent / "tools/experiments/anomaly_threshold_bound.py"
+    spec = importlib.util.spec_from_file_location("anomaly_threshold_bound", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n = int(rng.integers(50, 400))
+        labels = (rng.random(n) < 0.2).astype(int)
+        scores = np.round(rng.normal(size=n) + 2 * labels, [0, 1, 6][trial % 3])  # rounded to 0 or 1 decimals: many ties
+        share, other = float(labels.mean()), float(rng.uniform(0.05, 0.4))
+        before = evaluate(scores, labels, share)
+        anomalies = int(labels.sum())
+        tp = round(before.recall * anomalies)
+        flagged = round(tp / before.precision) if before.precision > 0 else 0
+        bound = tool.best_f1(tp, flagged, anomalies, n, share, other)
+        assert evaluate(scores, labels, other).f1 <= bound + 1e-12
+        assert tool.best_f1(tp, flagged, anomalies, n, share, share) == pytest.approx(before.f1)
+
+
 @pytest.mark.slow
 def test_experiment_scripts_run_on_small_files(tmp_path):
     import json
@@ -165,6 +213,15 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     bad = subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_convergence.py"), "--data", str(tmp_path), "--dataset", "mnist", "--epochs", "1"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--dataset must be one of" in bad.stderr
+    # the threshold bound reads the finished runs: no bound below the F1 it starts from, none above 1
+    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_threshold_bound.py"), "--data", str(tmp_path),
+                    "--results", str(tmp_path / "an" / "results.json"), "--out", str(tmp_path / "bound.json")], check=True, timeout=300)
+    rows = json.loads((tmp_path / "bound.json").read_text())["datasets"]["thyroid"]
+    assert set(rows) == {"radogaga-d", "dagmm"}
+    assert all(row["f1"] - 1e-12 <= row[key] <= 1 for row in rows.values() for key in ("bound_nominal_ratio", "bound_paper_flag_ratio"))
+    missing = subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_threshold_bound.py"), "--data", str(tmp_path), "--results", str(tmp_path / "none.json")],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "no results file" in missing.stderr
 
 
 def test_energy_is_finite_for_a_singular_covariance():

@@ -97,3 +97,20 @@ def evaluate(scores: np.ndarray, labels: np.ndarray, anomaly_ratio: float) -> Sc
     recall = tp / max(int((labels == 1).sum()), 1)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return Scores(precision, recall, f1)
+
+
+def flagged_count(n: int, anomaly_ratio: float) -> int:
+    """How many of ``n`` distinct scores :func:`evaluate` flags at ``anomaly_ratio`` (its quantile rule)."""
+    return n - 1 - int(np.floor((1.0 - anomaly_ratio) * (n - 1)))
+
+
+def f1_upper_bound(true_positives: int, flagged: int, anomalies: int, flagged_instead: int) -> float:
+    """The highest F1 the same ranking can reach when ``flagged_instead`` rows are flagged
+    instead of ``flagged``: every extra flag a true anomaly (fewer flags never add one).
+
+    F1 = 2·TP / (flagged + anomalies), so this bounds what a different threshold reading (for
+    example a nominal anomaly ratio instead of the data set's exact share) can change without
+    re-scoring anything.
+    """
+    tp = min(anomalies, true_positives + max(0, flagged_instead - flagged), flagged_instead)
+    return 2.0 * tp / (flagged_instead + anomalies) if flagged_instead + anomalies else 0.0
