@@ -24,10 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def train_model(kind, faces, args, work: Path):
+def train_model(kind, faces, args, work: Path, monitor=None):
+    """Train (or resume) one model to ``args.steps``; every ``args.eval_every`` steps the
+    reconstruction SSIM on ``monitor`` (held-out faces) is printed and kept in the checkpoint.
+    Returns the model (eval mode, CPU) and that history."""
     import torch
 
-    from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA
+    from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
 
     torch.manual_seed(args.seed)
     config = FaceConfig(channels=args.channels, hidden=args.hidden, latent=args.latent)
@@ -37,12 +40,14 @@ def train_model(kind, faces, args, work: Path):
     opt = torch.optim.Adam(main, lr=args.lr)
     aux_opt = torch.optim.Adam(aux, lr=1e-3) if aux else None
     path = work / f"{kind}.pt"
-    step = 0
+    step, history = 0, []
     if path.exists():
         state = torch.load(path, map_location=args.device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
+        if aux_opt is not None and "aux_opt" in state:
+            aux_opt.load_state_dict(state["aux_opt"])
+        step, history = state["step"], state.get("history", [])
     gen = torch.Generator().manual_seed(args.seed + step)
     t0 = time.time()
     model.train()
@@ -58,10 +63,19 @@ def train_model(kind, faces, args, work: Path):
             model.aux_loss().backward()
             aux_opt.step()
         step += 1
+        if monitor is not None and args.eval_every and step % args.eval_every == 0:
+            model.eval()
+            history.append({"step": step, "held_out_ssim": reconstruction_ssim(model, monitor.to(args.device)), "seconds": time.time() - t0})
+            model.train()
+            print(f"{kind} step {step}: held-out SSIM {history[-1]['held_out_ssim']:.4f}", file=sys.stderr)
         if step % 200 == 0 or step == args.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, path)
+            state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}
+            if aux_opt is not None:
+                state["aux_opt"] = aux_opt.state_dict()
+            torch.save(state, str(path) + ".partial")
+            Path(str(path) + ".partial").replace(path)  # a kill mid-save leaves the last checkpoint intact
             print(f"{kind} step {step}: loss {terms.total.item():.4f} rate {terms.rate.item():.4f} D {terms.distortion.item():.4f} ({time.time() - t0:.0f}s)", file=sys.stderr)
-    return model.eval().cpu()
+    return model.eval().cpu(), history
 
 
 def analyse(kind, model, held_out, args, out: Path) -> dict:
@@ -108,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default="radogaga,betavae")
+    p.add_argument("--eval-every", type=int, default=1000, help="held-out SSIM every N training steps (0: never)")
+    p.add_argument("--monitor-images", type=int, default=200, help="held-out faces used for that SSIM")
     args = p.parse_args(argv)
 
     from rdcodec.face_models import load_faces
@@ -118,8 +134,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": {}}
     for kind in args.models.split(","):
-        model = train_model(kind, train_faces, args, args.work)
-        results["models"][kind] = analyse(kind, model, held_out, args, args.out)
+        model, history = train_model(kind, train_faces, args, args.work, monitor=held_out[: args.monitor_images])
+        results["models"][kind] = {**analyse(kind, model, held_out, args, args.out), "trained_steps": args.steps, "training_history": history}
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for kind, r in results["models"].items():
         print(f"{kind}: SSIM {r['reconstruction_ssim']:.4f}, top-10 share {r['top10_variance_share']:.3f}, "
