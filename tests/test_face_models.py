@@ -70,3 +70,5 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
     resumed = json.loads((out / "results.json").read_text())["models"]["radogaga"]
     assert [h["step"] for h in resumed["training_history"]] == [1, 2, 3] and resumed["trained_steps"] == 3
     assert resumed["training_history"][:2] == results["models"]["radogaga"]["training_history"]
+    subprocess.run(command + ["--steps", "1", "--models", "radogaga"], check=True, timeout=300)  # a checkpoint past --steps is analysed as it is
+    assert json.loads((out / "results.json").read_text())["models"]["radogaga"]["trained_steps"] == 3

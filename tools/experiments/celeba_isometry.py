@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 def train_model(kind, faces, args, work: Path, monitor=None):
     """Train (or resume) one model to ``args.steps``; every ``args.eval_every`` steps the
     reconstruction SSIM on ``monitor`` (held-out faces) is printed and kept in the checkpoint.
-    Returns the model (eval mode, CPU) and that history."""
+    A checkpoint already past ``args.steps`` is used as it is. Returns the model (eval mode, CPU),
+    that history and the number of steps the model has been trained."""
     import torch
 
     from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
@@ -75,7 +76,7 @@ def train_model(kind, faces, args, work: Path, monitor=None):
             torch.save(state, str(path) + ".partial")
             Path(str(path) + ".partial").replace(path)  # a kill mid-save leaves the last checkpoint intact
             print(f"{kind} step {step}: loss {terms.total.item():.4f} rate {terms.rate.item():.4f} D {terms.distortion.item():.4f} ({time.time() - t0:.0f}s)", file=sys.stderr)
-    return model.eval().cpu(), history
+    return model.eval().cpu(), history, step
 
 
 def analyse(kind, model, held_out, args, out: Path) -> dict:
@@ -134,8 +135,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": {}}
     for kind in args.models.split(","):
-        model, history = train_model(kind, train_faces, args, args.work, monitor=held_out[: args.monitor_images])
-        results["models"][kind] = {**analyse(kind, model, held_out, args, args.out), "trained_steps": args.steps, "training_history": history}
+        model, history, steps = train_model(kind, train_faces, args, args.work, monitor=held_out[: args.monitor_images])
+        results["models"][kind] = {**analyse(kind, model, held_out, args, args.out), "trained_steps": steps, "training_history": history}
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for kind, r in results["models"].items():
         print(f"{kind}: SSIM {r['reconstruction_ssim']:.4f}, top-10 share {r['top10_variance_share']:.3f}, "
