@@ -26,7 +26,7 @@ import torch
 
 from .network import NetworkConfig, RDAutoencoder
 from .objective import distortion
-from .training import CropSampler, load_images
+from .training import CropSampler, load_images, save_checkpoint
 
 
 def refine_decoder(
@@ -88,7 +88,5 @@ def refine_decoder(
             state["refine_steps"] = done
             state["refine_optimizer"] = optimizer.state_dict()
             state["refinement"] = {"metric": metric, "lr": lr, "batch_size": batch_size, "crop": crop, "step_size": step_size, "bf16": bf16}
-            tmp = output.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(output)
+            save_checkpoint(state, output)
     return output

@@ -129,7 +129,9 @@ def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str) -> d
     return {k: v / len(images) for k, v in totals.items()}
 
 
-def _atomic_save(obj, path: Path) -> None:
+def save_checkpoint(obj, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename: a kill mid-save keeps the last checkpoint."""
+    path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -297,7 +299,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             if bar is not None:
                 bar.write(f"step {step} val bpp {rec['bpp']:.3f} PSNR {rec['psnr']:.2f} SSIM {rec['ssim']:.4f}")
         if is_main and at_checkpoint:
-            _atomic_save(
+            save_checkpoint(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),

@@ -32,6 +32,7 @@ def train_model(kind, faces, args, work: Path, monitor=None):
     import torch
 
     from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
+    from rdcodec.training import save_checkpoint
 
     torch.manual_seed(args.seed)
     config = FaceConfig(channels=args.channels, hidden=args.hidden, latent=args.latent)
@@ -73,8 +74,7 @@ def train_model(kind, faces, args, work: Path, monitor=None):
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history}
             if aux_opt is not None:
                 state["aux_opt"] = aux_opt.state_dict()
-            torch.save(state, str(path) + ".partial")
-            Path(str(path) + ".partial").replace(path)  # a kill mid-save leaves the last checkpoint intact
+            save_checkpoint(state, path)  # atomic: a kill mid-save leaves the last checkpoint intact
             print(f"{kind} step {step}: loss {terms.total.item():.4f} rate {terms.rate.item():.4f} D {terms.distortion.item():.4f} ({time.time() - t0:.0f}s)", file=sys.stderr)
     return model.eval().cpu(), history, step
 
