@@ -94,16 +94,18 @@ class RDAutoencoder(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(M)
 
     # --- training-time pieces (eq. 3-5) ---------------------------------------------------
-    def forward(self, x: torch.Tensor, bf16: bool = False) -> "TrainingOutputs":
-        """One training pass: z, z + ε, P_ψ(z + ε), g(z), g(z + ε) (one batched decoder call).
+    def forward(self, x: torch.Tensor, bf16: bool = False, step: float = 1.0) -> "TrainingOutputs":
+        """One training pass: z, z + Δ·ε, P_ψ(z + Δ·ε), g(z), g(z + Δ·ε) (one batched decoder call).
 
-        With ``bf16`` the transforms run under bfloat16 autocast; the prior stays in float32.
+        ``step`` is the quantization step Δ the pass stands for (1 = the unit grid of eq. 3;
+        a variable-rate run draws one per batch). With ``bf16`` the transforms run under
+        bfloat16 autocast; the prior stays in float32.
         """
         autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
         with autocast:
             z = self.encode_latent(x)
         z = z.float()
-        z_noisy, likelihoods = self.noisy_latent(z)
+        z_noisy, likelihoods = self.noisy_latent(z, step)
         with autocast:
             decoded = self.decode_latent(torch.cat([z, z_noisy]))
         decoded = decoded.float()
@@ -117,10 +119,28 @@ class RDAutoencoder(nn.Module):
         """x̂ = g_φ(z) (eq. 2), unclamped."""
         return self.g_s(z)
 
-    def noisy_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z + ε with ε ~ U(−½, ½) (σ² = 1/12, eq. 3) and the bin likelihood P_ψ(z + ε)."""
-        z_noisy, likelihoods = self.entropy_bottleneck(z, training=True)
-        return z_noisy, likelihoods
+    def noisy_latent(self, z: torch.Tensor, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """z + Δ·ε with ε ~ U(−½, ½) (σ² = Δ²/12, eq. 3) and the bin likelihood P_ψ(z + Δ·ε).
+
+        Δ = 1 is compressai's own ``EntropyBottleneck`` forward. For another Δ the likelihood is
+        the mass of P_ψ on the bin of width Δ around z + Δ·ε — the same bins the tables are
+        frozen from at export (:meth:`discrete_pmf`), with compressai's sign trick and its
+        likelihood lower bound.
+        """
+        eb = self.entropy_bottleneck
+        if step == 1.0:
+            return eb(z, training=True)
+        z_noisy = z + step * (torch.rand_like(z) - 0.5)
+        c = z.shape[1]
+        v = z_noisy.transpose(0, 1).reshape(c, 1, -1)  # [M, 1, n]
+        lower = eb._logits_cumulative(v - 0.5 * step, stop_gradient=False)
+        upper = eb._logits_cumulative(v + 0.5 * step, stop_gradient=False)
+        sign = -torch.sign(lower + upper).detach()
+        likelihood = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        if eb.use_likelihood_bound:
+            likelihood = eb.likelihood_lower_bound(likelihood)
+        shape = (c, z.shape[0]) + tuple(z.shape[2:])
+        return z_noisy, likelihood.reshape(shape).transpose(0, 1)
 
     def aux_loss(self) -> torch.Tensor:
         """compressai's quantile loss that places the prior's tail quantiles (used for the tables)."""

@@ -77,16 +77,21 @@ def objective(
     likelihoods: torch.Tensor,
     x_clean: torch.Tensor,
     x_noisy: torch.Tensor,
+    lambda_scale: float = 1.0,
 ) -> LossTerms:
-    """Evaluate eq. 5 (or the Ballé loss) from x, P_ψ(z + ε), g(z) and g(z + ε)."""
+    """Evaluate eq. 5 (or the Ballé loss) from x, P_ψ(z + ε), g(z) and g(z + ε).
+
+    ``lambda_scale`` multiplies λ1 and λ2 (a variable-rate run passes 1/Δ² for a batch drawn
+    at quantization step Δ; see :mod:`rdcodec.training`).
+    """
     num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bpp = rate_bpp(likelihoods, num_pixels)
     scaling = distortion(config.metric, x_clean, x_noisy)
     if config.kind == "radogaga":
         d = distortion(config.metric, x, x_clean)
         h_d = torch.log(d.clamp_min(1e-12)) if config.h == "log" else d
-        total = bpp + config.lambda1 * h_d + config.lambda2 * scaling
+        total = bpp + lambda_scale * (config.lambda1 * h_d + config.lambda2 * scaling)
     else:
         d = distortion(config.metric, x, x_noisy)
-        total = bpp + config.lambda1 * d
+        total = bpp + lambda_scale * config.lambda1 * d
     return LossTerms(total, bpp, d, scaling)

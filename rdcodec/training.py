@@ -28,7 +28,7 @@ import torch
 
 from .image_io import list_images, read_rgb_array
 from .network import STRIDE, NetworkConfig, RDAutoencoder
-from .objective import ObjectiveConfig, distortion, objective, rate_bpp
+from .objective import ObjectiveConfig, distortion, objective
 
 
 @dataclasses.dataclass
@@ -56,6 +56,15 @@ class TrainConfig:
     val_crop: int = 256
     checkpoint_every: int = 100
     log_every: int = 50
+    # variable rate: each batch draws Δ log-uniformly from [Δ_min, Δ_max] and trains at it
+    # (noise of width Δ, bins of width Δ, λ1 and λ2 scaled by 1/Δ²); None = Δ = 1 throughout
+    step_range: list[float] | None = None
+    # random rescaling of each crop's source region by a factor drawn log-uniformly from
+    # [s_min, s_max] (s < 1 shrinks: a crop then holds more of the scene); None = no rescaling
+    scale_range: list[float] | None = None
+    channels_last: bool = False
+    # validation operating points (quantization steps Δ); None = Δ = 1 only
+    val_steps: list[float] | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -67,23 +76,45 @@ class TrainConfig:
 
 
 class CropSampler:
-    """Random crops with flips from images held in memory as uint8 arrays."""
+    """Random crops with flips from images held in memory as uint8 arrays.
 
-    def __init__(self, images: list[np.ndarray], crop: int, seed: int):
+    With ``scale_range = (s_min, s_max)`` each crop is cut from a region of ``crop / s`` pixels
+    (s drawn log-uniformly, capped by the image size) resized to ``crop`` with Pillow's
+    antialiased bicubic filter: s < 1 shrinks the scene into the crop.
+    """
+
+    def __init__(self, images: list[np.ndarray], crop: int, seed: int, scale_range: tuple[float, float] | None = None):
         self.images = [im for im in images if min(im.shape[:2]) >= crop]
         if not self.images:
             raise ValueError(f"no training image is at least {crop}×{crop}")
         self.crop = crop
         self.rng = np.random.default_rng(seed)
+        if scale_range is not None and not (0 < scale_range[0] <= scale_range[1]):
+            raise ValueError(f"scale_range must be 0 < s_min <= s_max, not {scale_range}")
+        self.log_scale = None if scale_range is None else (math.log(scale_range[0]), math.log(scale_range[1]))
+
+    def _region(self, im: np.ndarray) -> np.ndarray:
+        c = self.crop
+        if self.log_scale is None:
+            r = c
+        else:
+            s = math.exp(self.rng.uniform(*self.log_scale))
+            r = min(max(1, round(c / s)), im.shape[0], im.shape[1])
+        y = self.rng.integers(im.shape[0] - r + 1)
+        x = self.rng.integers(im.shape[1] - r + 1)
+        patch = im[y : y + r, x : x + r]
+        if r != c:
+            from PIL import Image
+
+            patch = np.asarray(Image.fromarray(patch).resize((c, c), Image.Resampling.BICUBIC, reducing_gap=None))
+        return patch
 
     def batch(self, size: int) -> torch.Tensor:
         c = self.crop
         out = np.empty((size, c, c, 3), dtype=np.uint8)
         for i in range(size):
             im = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(im.shape[0] - c + 1)
-            x = self.rng.integers(im.shape[1] - c + 1)
-            patch = im[y : y + c, x : x + c]
+            patch = self._region(im)
             if self.rng.random() < 0.5:
                 patch = patch[:, ::-1]
             if self.rng.random() < 0.5:
@@ -109,24 +140,36 @@ def _center_crop(im: np.ndarray, size: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str) -> dict:
-    """Quantized (not noisy) operating point: estimated bpp, PSNR and SSIM of g(round(z))."""
+def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str, step: float = 1.0) -> dict:
+    """Quantized (not noisy) operating point at step Δ: estimated bpp, PSNR and SSIM of g(ẑ).
+
+    ẑ = Δ·round((z − m)/Δ) + m, as the codec quantizes; the rate is Σ −log₂ P_ψ of each
+    symbol's bin (:meth:`RDAutoencoder.bin_bits`, the probabilities the tables freeze).
+    """
     model.eval()
     medians = model.medians()
     totals = {"bpp": 0.0, "psnr": 0.0, "ssim": 0.0, "distortion": 0.0}
     for x in images:
         z = model.encode_latent(x)
-        _, likelihoods = model.entropy_bottleneck(z, training=False)
-        z_hat = model.dequantize(model.quantize(z, medians), medians)
+        symbols = model.quantize(z, medians, step)
+        z_hat = model.dequantize(symbols, medians, step)
         x_hat = model.decode_latent(z_hat).clamp(0, 1)
         x_hat = torch.round(x_hat * 255) / 255
         mse = torch.mean((x - x_hat) ** 2).item()
-        totals["bpp"] += rate_bpp(likelihoods, x.shape[2] * x.shape[3]).item()
+        totals["bpp"] += model.bin_bits(symbols, medians, step).item() / (x.shape[2] * x.shape[3])
         totals["psnr"] += 10 * math.log10(1.0 / max(mse, 1e-12))
         totals["ssim"] += 1.0 - distortion("ssim", x, x_hat).item()
         totals["distortion"] += distortion(metric, x, x_hat).item()
     model.train()
     return {k: v / len(images) for k, v in totals.items()}
+
+
+def draw_step(rng: np.random.Generator, step_range: list[float] | None) -> float:
+    """Δ for one batch: log-uniform on ``step_range``, or 1."""
+    if step_range is None:
+        return 1.0
+    lo, hi = math.log(step_range[0]), math.log(step_range[1])
+    return float(math.exp(rng.uniform(lo, hi)))
 
 
 def save_checkpoint(obj, path: Path) -> None:
@@ -135,6 +178,36 @@ def save_checkpoint(obj, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def optimization_step(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    main_params: list[torch.nn.Parameter],
+    x: torch.Tensor,
+    objective_config: ObjectiveConfig,
+    delta: float = 1.0,
+    bf16: bool = False,
+    clip_grad: float = 0.0,
+):
+    """One Adam step on eq. 5 (or the Ballé loss) for a batch ``x`` at quantization step Δ.
+
+    At Δ ≠ 1 the noise and the bins have width Δ and λ1, λ2 are scaled by 1/Δ²: with
+    σ² = Δ²/12 the isometry constant 1/(2·λ2·σ²) of eq. 10 is then the same at every Δ, so one
+    network serves all steps. The loss is multiplied by Δ before the backward pass, which keeps
+    each Δ's optimum and evens out the loss magnitudes across Δ.
+    Returns the :class:`~rdcodec.objective.LossTerms` (unweighted).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    out = net(x, bf16=bf16, step=delta)
+    terms = objective(objective_config, x, out.likelihoods, out.x_clean, out.x_noisy, lambda_scale=1.0 / delta**2)
+    if not torch.isfinite(terms.total):
+        raise FloatingPointError("non-finite loss")
+    (terms.total * delta).backward()
+    if clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(main_params, clip_grad)
+    optimizer.step()
+    return terms
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -177,6 +250,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
     net_cfg = NetworkConfig.from_dict(config.network)
     obj_cfg = ObjectiveConfig(**config.objective)
     model = RDAutoencoder(net_cfg).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     main_params, aux_params = model.parameter_groups()
     prior_ids = {id(p) for p in model.entropy_bottleneck.parameters()}
     optimizer = torch.optim.Adam(
@@ -190,6 +265,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
 
     ckpt_path = run_dir / "checkpoint.pt"
     step = 0
+    train_seconds = 0.0  # training wall time over all sessions of this run
     sampler_state = None
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -200,6 +276,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             print("optimizer state does not match the parameter groups; starting fresh moments", file=sys.stderr)
         aux_optimizer.load_state_dict(state["aux_optimizer"])
         step = state["step"]
+        train_seconds = float(state.get("train_seconds", 0.0))
         sampler_state = state.get("sampler_rng")
         torch.set_rng_state(state["torch_rng"].cpu())
         if is_main:
@@ -226,7 +303,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         torch.manual_seed(config.seed * 1000 + rank + step)  # distinct noise per process
 
     t0 = time.time()
-    sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed + 7919 * rank)
+    scale_range = tuple(config.scale_range) if config.scale_range else None
+    sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed + 7919 * rank, scale_range)
     if sampler_state is not None and world == 1:
         sampler.rng.bit_generator.state = sampler_state
     elif step:
@@ -249,27 +327,28 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
         bar = tqdm(total=config.steps, initial=step, file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 60)
     running = {"loss": 0.0, "bpp": 0.0, "distortion": 0.0, "scaling": 0.0}
     n_running = 0
-    t_last = time.time()
+    t_last = t_step = time.time()
     aux = torch.zeros(())
     net.train()
     while step < config.steps:
         x = sampler.batch(config.batch_size // world).to(device)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        delta = draw_step(sampler.rng, config.step_range)
         set_lr(step)
-        optimizer.zero_grad(set_to_none=True)
-        out = net(x, bf16=config.bf16)
-        terms = objective(obj_cfg, x, out.likelihoods, out.x_clean, out.x_noisy)
-        if not torch.isfinite(terms.total):
-            raise FloatingPointError(f"non-finite loss at step {step}")
-        terms.total.backward()
-        if config.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(main_params, config.clip_grad)
-        optimizer.step()
+        try:
+            terms = optimization_step(net, optimizer, main_params, x, obj_cfg, delta, config.bf16, config.clip_grad)
+        except FloatingPointError as exc:
+            raise FloatingPointError(f"{exc} at step {step}") from None
         if world == 1:
             aux_optimizer.zero_grad(set_to_none=True)
             aux = model.aux_loss()
             aux.backward()
             aux_optimizer.step()
         step += 1
+        now = time.time()
+        train_seconds += now - t_step
+        t_step = now
 
         running["loss"] += terms.total.item()
         running["bpp"] += terms.bpp.item()
@@ -280,7 +359,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             bar.update(1)
             bar.set_postfix(bpp=f"{terms.bpp.item():.3f}", D=f"{terms.distortion.item():.4f}", refresh=False)
         if log and step % config.log_every == 0:
-            rec = {"step": step, "kind": "train", "lr": optimizer.param_groups[0]["lr"], "aux": aux.item(), "sec_per_step": (time.time() - t_last) / n_running}
+            rec = {"step": step, "kind": "train", "lr": optimizer.param_groups[0]["lr"], "aux": aux.item(),
+                   "sec_per_step": (time.time() - t_last) / n_running, "train_seconds": train_seconds}
             rec.update({k: v / n_running for k, v in running.items()})
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -293,11 +373,12 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
             with torch.no_grad():
                 model.entropy_bottleneck._update_quantiles()
         if log and at_validation:
-            rec = {"step": step, "kind": "val", **validate(model, val_images, obj_cfg.metric)}
-            log.write(json.dumps(rec) + "\n")
+            for val_step in config.val_steps or [1.0]:
+                rec = {"step": step, "kind": "val", "quant_step": val_step, **validate(model, val_images, obj_cfg.metric, val_step)}
+                log.write(json.dumps(rec) + "\n")
+                if bar is not None:
+                    bar.write(f"step {step} Δ {val_step:g} val bpp {rec['bpp']:.3f} PSNR {rec['psnr']:.2f} SSIM {rec['ssim']:.4f}")
             log.flush()
-            if bar is not None:
-                bar.write(f"step {step} val bpp {rec['bpp']:.3f} PSNR {rec['psnr']:.2f} SSIM {rec['ssim']:.4f}")
         if is_main and at_checkpoint:
             save_checkpoint(
                 {
@@ -305,6 +386,7 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
                     "optimizer": optimizer.state_dict(),
                     "aux_optimizer": aux_optimizer.state_dict(),
                     "step": step,
+                    "train_seconds": train_seconds,
                     "network": net_cfg.to_dict(),
                     "objective": obj_cfg.to_dict(),
                     "torch_rng": torch.get_rng_state(),

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Training throughput of the recipe's options, measured side by side in one process.
+
+    python tools/bench_training_speed.py ../shared/data/train/cid22 -o docs/rd/campaign/training-speed.json [--steps 12]
+
+Each variant runs ``--warmup`` untimed and ``--steps`` timed optimisation steps of the real
+training step (:func:`rdcodec.training.optimization_step`: eq. 5, Adam, gradient clipping) on
+crops from the folder, with the network the campaign trains (N = 96, M = 128 unless given).
+Variants: float32 against bfloat16 autocast, channels_last, 128² × 16 against 256² × 4 crops
+(the same pixels per step), and the crop sampler alone with and without random rescaling, so
+the data path's share of a step is visible. Report: seconds per step (median of the timed
+steps), steps per second and the ratio to the float32 baseline; what else ran on the machine
+is the caller's to record (``--note``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = [  # name, crop, batch, bf16, channels_last
+    ("fp32 128x16", 128, 16, False, False),
+    ("bf16 128x16", 128, 16, True, False),
+    ("bf16 channels_last 128x16", 128, 16, True, True),
+    ("bf16 256x4", 256, 4, True, False),
+    ("bf16 channels_last 256x4", 256, 4, True, True),
+]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", type=Path, help="training images")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--N", type=int, default=96)
+    p.add_argument("--M", type=int, default=128)
+    p.add_argument("--note", default="", help="what else ran on the machine")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from rdcodec.network import NetworkConfig, RDAutoencoder
+    from rdcodec.objective import ObjectiveConfig
+    from rdcodec.training import CropSampler, load_images, optimization_step
+
+    torch.set_num_threads(args.threads)
+    images = load_images([str(args.folder)])
+    objective = ObjectiveConfig(metric="ssim", lambda1=8.0, lambda2=8.0)
+    rows = []
+    for name, crop, batch, bf16, channels_last in VARIANTS:
+        torch.manual_seed(0)
+        model = RDAutoencoder(NetworkConfig(args.N, args.M))
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        main_params, _ = model.parameter_groups()
+        optimizer = torch.optim.Adam(main_params, lr=1e-4)
+        sampler = CropSampler(images, crop, seed=0)
+        times = []
+        for i in range(args.warmup + args.steps):
+            x = sampler.batch(batch)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            t0 = time.perf_counter()
+            optimization_step(model, optimizer, main_params, x, objective, 1.0, bf16, 1.0)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+        sec = statistics.median(times)
+        rows.append({"variant": name, "crop": crop, "batch": batch, "bf16": bf16, "channels_last": channels_last,
+                     "sec_per_step": sec, "steps_per_sec": 1.0 / sec})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    base = rows[0]["sec_per_step"]
+    for row in rows:
+        row["speedup_vs_fp32"] = base / row["sec_per_step"]
+
+    sampling = []
+    for scale_range in (None, (0.5, 1.0)):
+        sampler = CropSampler(images, 128, seed=0, scale_range=scale_range)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            sampler.batch(16)
+        sampling.append({"crop": 128, "batch": 16, "scale_range": scale_range,
+                         "sec_per_batch": (time.perf_counter() - t0) / 20})
+    report = {
+        "schema": "rdcodec.training-speed/1",
+        "network": {"N": args.N, "M": args.M},
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "note": args.note,
+        "timed_steps": args.steps,
+        "variants": rows,
+        "sampler": sampling,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
