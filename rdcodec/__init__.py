@@ -21,7 +21,7 @@ _LAZY = {
     "EncodeResult": "rdcodec.codec",
     "DecodeResult": "rdcodec.codec",
     "Model": "rdcodec.codec",
-    "Registry": "rdcodec.registry",
+    "Registry": "rdcodec.zoo.registry",
 }
 
 

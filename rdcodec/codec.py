@@ -23,12 +23,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import container, entropy
-from .container import ContainerError, Header
-from .entropy import FrozenTables
-from .image_io import LoadedImage, read_image
-from .network import STRIDE, NetworkConfig, RDAutoencoder
-from .registry import ModelEntry, ModelNotFoundError, Registry
+from rdcodec.format import container
+from rdcodec.format import entropy
+from rdcodec.format.container import ContainerError, Header
+from rdcodec.format.entropy import FrozenTables
+from rdcodec.image_io import LoadedImage, read_image
+from rdcodec.model.network import STRIDE, NetworkConfig, RDAutoencoder
+from rdcodec.zoo.registry import ModelEntry, ModelNotFoundError, Registry
 
 
 class CodecError(ValueError):
@@ -114,12 +115,12 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndar
     """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w].
 
     With ``search`` > 0, that many steps of the encoder-side RD search
-    (:mod:`rdcodec.latent_search`) refine them for this image under the model's own D and λ1.
+    (:mod:`rdcodec.search`) refine them for this image under the model's own D and λ1.
     """
     x = _to_tensor(pixels)
     medians = torch.from_numpy(model.medians)
     if search > 0:
-        from .latent_search import search_symbols
+        from rdcodec.search import search_symbols
 
         objective = model.entry.objective or {}
         if "lambda1" not in objective or "metric" not in objective:

@@ -15,7 +15,7 @@ def make_tiny_network(seed: int = 0, N: int = 8, M: int = 8, spread: float = 40.
     """A seeded, untrained RDAutoencoder whose prior is made non-trivial (varied scales)."""
     import torch
 
-    from rdcodec.network import NetworkConfig, RDAutoencoder
+    from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
     torch.manual_seed(seed)
     net = RDAutoencoder(NetworkConfig(N=N, M=M))
@@ -27,8 +27,8 @@ def make_tiny_network(seed: int = 0, N: int = 8, M: int = 8, spread: float = 40.
 
 
 def export_tiny(directory: Path, model_id: str = "tiny", seed: int = 0, default: bool = True, spread: float = 40.0, step: float = 1.0):
-    from rdcodec.export import export_model
-    from rdcodec.registry import Registry
+    from rdcodec.zoo.export import export_model
+    from rdcodec.zoo.registry import Registry
 
     registry = Registry(directory)
     export_model(make_tiny_network(seed, spread=spread), registry, model_id, default=default, objective={"metric": "ssim", "lambda1": 8.0}, step=step)

@@ -1,4 +1,4 @@
-"""rdcodec.analysis on tiny models with known geometry."""
+"""rdcodec.analysis.latent on tiny models with known geometry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from rdcodec.analysis import channel_energy, isometry, jacobian_gram, predicted_d_prime, traverse
+from rdcodec.analysis.latent import channel_energy, isometry, jacobian_gram, predicted_d_prime, traverse
 from conftest import make_tiny_network, synthetic_image
 
 

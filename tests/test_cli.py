@@ -142,7 +142,7 @@ def test_other_model_file(runner, models_env, png, tmp_path):
 
 
 def test_declared_size_over_limit(runner, models_env, tmp_path):
-    from rdcodec.container import Header, pack
+    from rdcodec.format.container import Header, pack
 
     header = Header("tiny", bytes(16), 1 << 15, 1 << 14, 8, 1 << 10, 1 << 11, 4)
     bad = tmp_path / "huge.rdc"
@@ -170,9 +170,9 @@ def test_missing_input_and_unknown_model(runner, models_env, png, tmp_path):
 
 
 def test_image_over_pixel_limit_is_refused(runner, models_env, tmp_path, monkeypatch):
-    import rdcodec.container
+    import rdcodec.format.container
 
-    monkeypatch.setattr(rdcodec.container, "DEFAULT_MAX_PIXELS", 100)
+    monkeypatch.setattr(rdcodec.format.container, "DEFAULT_MAX_PIXELS", 100)
     src = tmp_path / "in.png"
     Image.fromarray(synthetic_image(11, 10)).save(src)
     out = tmp_path / "out.rdc"
@@ -191,9 +191,9 @@ def test_conversion_notes(runner, models_env, tmp_path):
 
 
 def test_quality_and_metric_pick_ladder_points(runner, png, tmp_path, monkeypatch):
-    from rdcodec.container import unpack
-    from rdcodec.export import export_model
-    from rdcodec.registry import Registry
+    from rdcodec.format.container import unpack
+    from rdcodec.zoo.export import export_model
+    from rdcodec.zoo.registry import Registry
     from conftest import make_tiny_network
 
     reg = Registry(tmp_path / "ladder")

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rdcodec import codec, entropy
-from rdcodec.container import unpack
+from rdcodec import codec
+
+from rdcodec.format import entropy
+from rdcodec.format.container import unpack
 from conftest import export_tiny, synthetic_image
 
 
@@ -90,7 +92,7 @@ def test_other_model_and_altered_weights_are_refused(tiny_model, tmp_path):
 def test_altered_model_file_is_refused(tiny_registry, tmp_path):
     import shutil
 
-    from rdcodec.registry import ModelNotFoundError, Registry
+    from rdcodec.zoo.registry import ModelNotFoundError, Registry
 
     copy = tmp_path / "models"
     shutil.copytree(tiny_registry.directory, copy)
@@ -102,7 +104,7 @@ def test_altered_model_file_is_refused(tiny_registry, tmp_path):
 
 def test_tables_are_loaded_not_recomputed(tiny_registry, monkeypatch):
     """Loading a model must not evaluate the float prior."""
-    from rdcodec.network import RDAutoencoder
+    from rdcodec.model.network import RDAutoencoder
 
     def boom(*args, **kwargs):
         raise AssertionError("prior evaluated at load time")

@@ -1,4 +1,4 @@
-"""rdcodec.container: the .rdc byte layout, format version 1."""
+"""rdcodec.format.container: the .rdc byte layout, format version 1."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from rdcodec.container import DEFAULT_MAX_PIXELS, FORMAT_VERSION, MAGIC, ContainerError, Header, header_size, pack, parse_header, unpack
+from rdcodec.format.container import DEFAULT_MAX_PIXELS, FORMAT_VERSION, MAGIC, ContainerError, Header, header_size, pack, parse_header, unpack
 
 
 def _header(**kw):

@@ -1,4 +1,4 @@
-"""rdcodec.entropy: frozen tables and range coding (numpy only)."""
+"""rdcodec.format.entropy: frozen tables and range coding (numpy only)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from rdcodec.entropy import PRECISION, EntropyDecodeError, FrozenTables, TableError, decode, encode, estimate_bits, freeze, quantize_pmf
+from rdcodec.format.entropy import PRECISION, EntropyDecodeError, FrozenTables, TableError, decode, encode, estimate_bits, freeze, quantize_pmf
 
 
 def _tables(seed=0, channels=6, max_len=12, tail=1e-3):
@@ -111,6 +111,6 @@ def test_decode_rejects_ragged_payload():
 
 
 def test_entropy_and_container_do_not_import_torch():
-    code = "import sys, rdcodec.entropy, rdcodec.container, rdcodec.registry; print('torch' in sys.modules)"
+    code = "import sys, rdcodec.format.entropy, rdcodec.format.container, rdcodec.zoo.registry; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rdcodec.analysis import channel_energy
-from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, load_faces, reconstruction_ssim
+from rdcodec.analysis.latent import channel_energy
+from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, load_faces, reconstruction_ssim
 
 SMALL = FaceConfig(channels=8, hidden=32, latent=6, size=32)
 

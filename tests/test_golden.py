@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdcodec import codec, entropy
-from rdcodec.container import unpack
-from rdcodec.registry import Registry
+from rdcodec import codec
+
+from rdcodec.format import entropy
+from rdcodec.format.container import unpack
+from rdcodec.zoo.registry import Registry
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 VERSIONS = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
 
 
 def test_there_is_a_golden_folder_per_format_version():
-    from rdcodec.container import FORMAT_VERSION
+    from rdcodec.format.container import FORMAT_VERSION
 
     assert [p.name for p in VERSIONS] == [f"v{v}" for v in range(1, FORMAT_VERSION + 1)]
 

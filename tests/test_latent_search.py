@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rdcodec import codec, entropy
-from rdcodec.objective import distortion
+from rdcodec import codec
+
+from rdcodec.format import entropy
+from rdcodec.train.objective import distortion
 from conftest import export_tiny, synthetic_image
 
 
@@ -40,8 +42,8 @@ def test_search_is_deterministic(tiny_model):
 
 
 def test_search_needs_the_models_lambda(tmp_path):
-    from rdcodec.export import export_model
-    from rdcodec.registry import Registry
+    from rdcodec.zoo.export import export_model
+    from rdcodec.zoo.registry import Registry
     from conftest import make_tiny_network
 
     registry = Registry(tmp_path)

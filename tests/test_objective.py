@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rdcodec.objective import ObjectiveConfig, distortion, objective
+from rdcodec.train.objective import ObjectiveConfig, distortion, objective
 
 
 def _inputs(seed=0, size=64):

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from rdcodec.bd_rate import bd_rate, to_db
+from rdcodec.eval.bd_rate import bd_rate, to_db
 from rdcodec.cli import main
 from conftest import export_tiny, synthetic_image
 

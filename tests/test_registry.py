@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rdcodec.registry import ModelNotFoundError, Registry, default_models_dir
+from rdcodec.zoo.registry import ModelNotFoundError, Registry, default_models_dir
 from conftest import export_tiny
 
 
@@ -43,7 +43,7 @@ def test_exported_files_are_named_by_digest(tmp_path):
 
 
 def test_step_ladder_shares_one_weights_file_and_is_found_by_quality_and_metric(tmp_path):
-    from rdcodec.export import export_model
+    from rdcodec.zoo.export import export_model
     from conftest import make_tiny_network
 
     reg = Registry(tmp_path)

@@ -6,8 +6,8 @@ import pytest
 
 from rdcodec import codec
 from rdcodec.image_io import read_image
-from rdcodec.quality import measure
-from rdcodec.registry import Registry, default_models_dir
+from rdcodec.eval.quality import measure
+from rdcodec.zoo.registry import Registry, default_models_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdcodec.training import TrainConfig, train
-from rdcodec.training_cli import apply_override, main as train_main
+from rdcodec.train.loop import TrainConfig, train
+from rdcodec.train.config_cli_tmp import apply_override, main as train_main
 from conftest import synthetic_image
 
 
@@ -65,8 +65,8 @@ def test_train_checkpoint_resume(image_dir, tmp_path, kind):
 
 def test_export_checkpoint_makes_a_working_model(image_dir, tmp_path):
     from rdcodec import codec
-    from rdcodec.export import export_checkpoint
-    from rdcodec.registry import Registry
+    from rdcodec.zoo.export import export_checkpoint
+    from rdcodec.zoo.registry import Registry
 
     run = tmp_path / "run"
     train(_config(image_dir, 2), run, progress=False)
@@ -123,7 +123,7 @@ def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
 
 
 def test_cosine_learning_rate_schedule(image_dir):
-    from rdcodec.training import learning_rate
+    from rdcodec.train.loop import learning_rate
 
     cfg = _config(image_dir, 100)
     assert learning_rate(cfg, 50) == cfg.lr
@@ -136,8 +136,8 @@ def test_cosine_learning_rate_schedule(image_dir):
 def test_init_from_exported_weights(image_dir, tmp_path):
     import torch
 
-    from rdcodec.export import export_checkpoint
-    from rdcodec.registry import Registry
+    from rdcodec.zoo.export import export_checkpoint
+    from rdcodec.zoo.registry import Registry
 
     first = tmp_path / "first"
     train(_config(image_dir, 2), first, progress=False)
@@ -157,7 +157,7 @@ def test_init_from_exported_weights(image_dir, tmp_path):
 def test_decoder_refinement_changes_only_the_decoder(image_dir, tmp_path):
     import torch
 
-    from rdcodec.decoder_refinement import refine_decoder
+    from rdcodec.train.decoder_refinement import refine_decoder
 
     run = tmp_path / "run"
     train(_config(image_dir, 1), run, progress=False)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from rdcodec.network import NetworkConfig, RDAutoencoder
-from rdcodec.objective import ObjectiveConfig
-from rdcodec.training import CropSampler, draw_step, optimization_step
+from rdcodec.model.network import NetworkConfig, RDAutoencoder
+from rdcodec.train.objective import ObjectiveConfig
+from rdcodec.train.loop import CropSampler, draw_step, optimization_step
 
 
 def _net():

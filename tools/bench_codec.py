@@ -49,7 +49,7 @@ def _compressai_timing(model, pixels):
     import torch
     import torch.nn.functional as F
 
-    from rdcodec.network import STRIDE, compressai_factorized_prior
+    from rdcodec.model.network import STRIDE, compressai_factorized_prior
 
     net = _CACHE.get(model.id)
     if net is None:
@@ -75,10 +75,12 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
     import numpy as np
     import torch
 
-    from rdcodec import codec, entropy
-    from rdcodec.container import unpack
+    from rdcodec import codec
+
+    from rdcodec.format import entropy
+    from rdcodec.format.container import unpack
     from rdcodec.image_io import list_images, read_image
-    from rdcodec.quality import measure
+    from rdcodec.eval.quality import measure
 
     model = codec.load_model(model_name)
     paths = list_images(folder)[:limit]
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
     else:
         print(text)
     if args.update_manifest:
-        from rdcodec.registry import Registry
+        from rdcodec.zoo.registry import Registry
 
         registry = Registry()
         entries = registry.entries()

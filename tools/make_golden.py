@@ -28,7 +28,9 @@ def main(target: str) -> int:
         return 2
     from conftest import export_tiny, synthetic_image
 
-    from rdcodec import codec, container
+    from rdcodec import codec
+
+    from rdcodec.format import container
     from rdcodec.image_io import encode_png
 
     registry = export_tiny(out / "models", model_id="golden-v1")

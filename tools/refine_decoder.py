@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    from rdcodec.decoder_refinement import refine_decoder
+    from rdcodec.train.decoder_refinement import refine_decoder
 
     refine_decoder(args.checkpoint, args.output, args.data, steps=args.steps, metric=args.metric, lr=args.lr,
                    batch_size=args.batch_size, crop=args.crop, step_size=args.step_size, bf16=args.bf16, seed=args.seed)

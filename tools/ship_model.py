@@ -79,8 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
     args = parser.parse_args(argv)
 
-    from rdcodec.export import export_trained, load_trained_network
-    from rdcodec.registry import Registry
+    from rdcodec.zoo.export import export_trained, load_trained_network
+    from rdcodec.zoo.registry import Registry
 
     checkpoint = args.checkpoint or args.run / "checkpoint.pt"
     history = training_history(args.run)

@@ -33,10 +33,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from rdcodec import codec
-    from rdcodec.export import export_trained, load_trained_network
+    from rdcodec.zoo.export import export_trained, load_trained_network
     from rdcodec.image_io import list_images, read_image
-    from rdcodec.quality import measure
-    from rdcodec.registry import Registry
+    from rdcodec.eval.quality import measure
+    from rdcodec.zoo.registry import Registry
 
     images = [read_image(path).pixels for path in list_images(args.folder)]
     network, state = load_trained_network(args.checkpoint)

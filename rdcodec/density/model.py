@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships, refine_em
+from rdcodec.density.gmm import Mixture, energy, inverse_diagonal_penalty, mixture_from_memberships, refine_em
 
 KINDS = ("radogaga", "dagmm")
 

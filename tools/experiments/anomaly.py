@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
 
-    from rdcodec.commands.files import write_output
+    from rdcodec.cli.files import write_output
     from rdcodec.density import datasets
 
     runs_dir = args.out / "runs"

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         row = report["detectors"][kind]["objective"]
         print(f"{kind:13s} " + "  ".join(f"{m}: {v:.4g}" for m, v in row.items()) + f"  ({report['detectors'][kind]['seconds']:.0f}s)", file=sys.stderr)
     if args.out is not None:
-        from rdcodec.commands.files import write_output
+        from rdcodec.cli.files import write_output
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_output(str(args.out), (json.dumps(report, indent=2) + "\n").encode(), force=True)

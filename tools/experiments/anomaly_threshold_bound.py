@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                   f"bound (paper's flags) {row['bound_paper_flag_ratio']:.4f}  paper lower edge {row['paper_lower_edge']:.4f}"
                   f"{'  REACHABLE' if row['reachable'] else ''}", file=sys.stderr)
     if args.out is not None:
-        from rdcodec.commands.files import write_output
+        from rdcodec.cli.files import write_output
 
         write_output(str(args.out), (json.dumps(report, indent=2) + "\n").encode(), force=True)
     return 0

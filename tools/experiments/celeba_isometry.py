@@ -31,8 +31,8 @@ def train_model(kind, faces, args, work: Path, monitor=None):
     that history and the number of steps the model has been trained."""
     import torch
 
-    from rdcodec.face_models import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
-    from rdcodec.training import save_checkpoint
+    from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
+    from rdcodec.train.loop import save_checkpoint
 
     torch.manual_seed(args.seed)
     config = FaceConfig(channels=args.channels, hidden=args.hidden, latent=args.latent)
@@ -81,8 +81,8 @@ def train_model(kind, faces, args, work: Path, monitor=None):
 
 def analyse(kind, model, held_out, args, out: Path) -> dict:
     from rdcodec import analysis
-    from rdcodec.analysis_figures import energy_figure, isometry_figure, save_png
-    from rdcodec.face_models import reconstruction_ssim
+    from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
+    from rdcodec.model.face import reconstruction_ssim
 
     energy = analysis.channel_energy(model, held_out)
     iso = analysis.isometry(model, held_out[: args.analysis_images], "ssim", channels=energy.order[:9], delta=args.delta,
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--monitor-images", type=int, default=200, help="held-out faces used for that SSIM")
     args = p.parse_args(argv)
 
-    from rdcodec.face_models import load_faces
+    from rdcodec.model.face import load_faces
 
     faces = load_faces(args.data, limit=args.limit)
     held_out, train_faces = faces[: args.held_out], faces[args.held_out :]

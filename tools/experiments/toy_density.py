@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args(argv)
 
-    from rdcodec.commands.files import write_output
+    from rdcodec.cli.files import write_output
     from rdcodec.density import DensityConfig, DensityEstimator
 
     x, density, _ = load_toy(args.data)

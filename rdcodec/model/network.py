@@ -13,7 +13,7 @@ built from compressai's GDN layers, with the layer names of
                                    EntropyBottleneck P_ψ(z + ε)  ─► rate −log₂ P        (eq. 5, 1st term)
 
 At coding time ``z`` is rounded around the per-channel medians of P_ψ, the
-symbols are range coded with frozen integer tables (:mod:`rdcodec.entropy`),
+symbols are range coded with frozen integer tables (:mod:`rdcodec.format.entropy`),
 and the decoder computes ``g_s(symbols + medians)``.
 """
 

@@ -57,8 +57,11 @@ def model_digest(weights: bytes, tables: bytes) -> str:
     return hashlib.sha256(weights + tables).hexdigest()
 
 
+_PACKAGE = Path(__file__).resolve().parent.parent  # rdcodec/
+
+
 def _checkout_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "models"
+    return _PACKAGE.parent / "models"
 
 
 def default_models_dir() -> Path:
@@ -68,7 +71,7 @@ def default_models_dir() -> Path:
     checkout = _checkout_dir()
     if (checkout / MANIFEST).is_file():
         return checkout
-    installed = Path(__file__).resolve().parent / "shipped_models"
+    installed = _PACKAGE / "shipped_models"
     return installed if (installed / MANIFEST).is_file() else checkout
 
 

@@ -1,6 +1,6 @@
 """The paper's §5.3 / appendix F networks for 64×64 faces: RaDOGAGA and the β-VAE baseline.
 
-Both share one trunk (compressai GDN layers, imported through :mod:`rdcodec.network`)::
+Both share one trunk (compressai GDN layers, imported through :mod:`rdcodec.model.network`)::
 
     x [B,3,64,64] ─► conv9×9/2,64,GDN ─► conv5×5/2,64,GDN ─► conv5×5/2,64,GDN ─► conv5×5/2,64,GDN
                  ─► flatten 1024 ─► FC 8192 softplus ─► FC 256 ─► z            (β-VAE: μ and log σ²)
@@ -10,7 +10,7 @@ Both share one trunk (compressai GDN layers, imported through :mod:`rdcodec.netw
 RaDOGAGA's prior is a factorized EntropyBottleneck over the 256 dimensions of z; its loss is
 eq. 5 with D = 1 − SSIM and h(d) = d. The β-VAE loss is D(x, g(z̃)) + β·KL(q(z|x) ‖ N(0, I)),
 z̃ = μ + σ·n, with the same D. Both expose ``encode_latent`` / ``decode_latent`` for
-:mod:`rdcodec.analysis` (the β-VAE encodes to μ).
+:mod:`rdcodec.analysis.latent` (the β-VAE encodes to μ).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .network import GDN, EntropyBottleneck
-from .objective import distortion
+from rdcodec.model.network import GDN, EntropyBottleneck
+from rdcodec.train.objective import distortion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,7 @@ def load_faces(folder, limit: int | None = None, crop: int = 70, size: int = 64)
     import numpy as np
     from PIL import Image
 
-    from .image_io import list_images
+    from rdcodec.image_io import list_images
 
     out = []
     for path in list_images(folder)[:limit]:

@@ -7,12 +7,12 @@ import json
 
 import click
 
-from .files import CommandError, check_output, fail, note, read_input, write_output
+from rdcodec.cli.files import CommandError, check_output, fail, note, read_input, write_output
 
 
 def _load(model: str | None, quality: int | None, metric: str | None = None):
-    from ..codec import load_model
-    from ..registry import Registry
+    from rdcodec.codec import load_model
+    from rdcodec.zoo.registry import Registry
 
     if model is not None and quality is not None:
         raise CommandError("give --model or --quality, not both")
@@ -25,10 +25,10 @@ def _load(model: str | None, quality: int | None, metric: str | None = None):
 
 
 def _user_errors():
-    from ..codec import CodecError
-    from ..container import ContainerError
-    from ..image_io import ImageReadError
-    from ..registry import ModelNotFoundError
+    from rdcodec.codec import CodecError
+    from rdcodec.format.container import ContainerError
+    from rdcodec.image_io import ImageReadError
+    from rdcodec.zoo.registry import ModelNotFoundError
 
     return (CommandError, CodecError, ContainerError, ImageReadError, ModelNotFoundError)
 
@@ -50,9 +50,9 @@ def encode_command(source, output, model, quality, metric, search, force, as_jso
     try:
         check_output(output, force)
         data = read_input(source)
-        from ..codec import encode_image
-        from ..image_io import read_image
-        from ..container import DEFAULT_MAX_PIXELS
+        from rdcodec.codec import encode_image
+        from rdcodec.image_io import read_image
+        from rdcodec.format.container import DEFAULT_MAX_PIXELS
 
         loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS)
         for line in loaded.notes:
@@ -94,14 +94,14 @@ def decode_command(source, output, force, reference, as_json):
     try:
         check_output(output, force)
         data = read_input(source)
-        from ..codec import decode_stream
+        from rdcodec.codec import decode_stream
 
         result = decode_stream(data)
         image_bytes = _encode_output(result.pixels, output)
         quality = None
         if reference is not None:
-            from ..image_io import read_image
-            from ..quality import measure
+            from rdcodec.image_io import read_image
+            from rdcodec.eval.quality import measure
 
             ref = read_image(read_input(reference)).pixels
             if ref.shape != result.pixels.shape:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .files import CommandError, fail, read_input
+from rdcodec.cli.files import CommandError, fail, read_input
 
 
 @click.command("info")
@@ -14,7 +14,7 @@ from .files import CommandError, fail, read_input
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def info_command(source, as_json):
     """Show the header fields of a .rdc FILE (- for stdin) and its bits per pixel."""
-    from ..container import ContainerError, unpack
+    from rdcodec.format.container import ContainerError, unpack
 
     try:
         parsed = unpack(read_input(source))
@@ -48,7 +48,7 @@ def info_command(source, as_json):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def models_command(as_json):
     """List the installed models with their measured Kodak figures."""
-    from ..registry import Registry
+    from rdcodec.zoo.registry import Registry
 
     registry = Registry()
     entries = registry.entries()

@@ -1,4 +1,4 @@
-"""Command-line front end of :mod:`rdcodec.training` (``tools/train.py``, ``rdcodec train``)."""
+"""Command-line front end of :mod:`rdcodec.train.loop` (``tools/train.py``, ``rdcodec train``)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         apply_override(config, item)
 
-    from .training import TrainConfig, train
+    from rdcodec.train.loop import TrainConfig, train
 
     try:
         cfg = TrainConfig.from_dict(config)

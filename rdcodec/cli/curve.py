@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .files import CommandError, check_output, expand_images, fail, note, read_input, write_output
+from rdcodec.cli.files import CommandError, check_output, expand_images, fail, note, read_input, write_output
 
 
 @click.command("rd-curve")
@@ -22,11 +22,11 @@ from .files import CommandError, check_output, expand_images, fail, note, read_i
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def rd_curve_command(images, models, baselines, qualities, references, plot_path, json_path, force, no_progress):
     """Rate-distortion curves of rdcodec models and baselines on IMAGES (files or folders)."""
-    from .. import baselines as baseline_codecs
-    from .. import rd_curve
-    from ..codec import CodecError, load_model
-    from ..image_io import ImageReadError
-    from ..registry import ModelNotFoundError, Registry
+    from rdcodec.eval import baselines as baseline_codecs
+    from rdcodec.eval import rd_curve
+    from rdcodec.codec import CodecError, load_model
+    from rdcodec.image_io import ImageReadError
+    from rdcodec.zoo.registry import ModelNotFoundError, Registry
 
     try:
         if plot_path is None and json_path is None:
@@ -65,7 +65,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
         bar.close()
         curves.extend(refs)
         table = rd_curve.bd_table(curves)
-        from ..image_io import read_image
+        from rdcodec.image_io import read_image
 
         image_info = []
         for name, data in image_bytes.items():

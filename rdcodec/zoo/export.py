@@ -20,9 +20,9 @@ import io
 import numpy as np
 import torch
 
-from .entropy import FrozenTables, freeze
-from .network import RDAutoencoder
-from .registry import ModelEntry, Registry, model_digest
+from rdcodec.format.entropy import FrozenTables, freeze
+from rdcodec.model.network import RDAutoencoder
+from rdcodec.zoo.registry import ModelEntry, Registry, model_digest
 
 
 def tail_ranges(network: RDAutoencoder, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +120,7 @@ def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:
 
     Load once, then :func:`export_trained` it at as many steps Δ as a ladder or sweep needs.
     """
-    from .network import NetworkConfig
+    from rdcodec.model.network import NetworkConfig
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
@@ -137,6 +137,6 @@ def export_trained(network: RDAutoencoder, state: dict, registry: Registry, mode
 
 
 def export_checkpoint(checkpoint, registry: Registry, model_id: str, **fields) -> ModelEntry:
-    """Export a :mod:`rdcodec.training` checkpoint (quantiles settled by bisection first)."""
+    """Export a :mod:`rdcodec.train.loop` checkpoint (quantiles settled by bisection first)."""
     network, state = load_trained_network(checkpoint)
     return export_trained(network, state, registry, model_id, **fields)

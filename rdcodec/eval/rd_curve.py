@@ -4,7 +4,7 @@ Every rdcodec point goes through exactly the calls ``rdcodec encode`` / ``rdcode
 (:func:`rdcodec.image_io.read_image` → :func:`rdcodec.codec.encode_image` →
 :func:`rdcodec.codec.decode_stream`); rate is the stream's byte length × 8 / pixels, with the
 model's estimate beside it. Baselines are encoded by Pillow over a quality sweep and scored by
-the same :func:`rdcodec.quality.measure`. Metrics are computed per image, then averaged
+the same :func:`rdcodec.eval.quality.measure`. Metrics are computed per image, then averaged
 (bpp too). References are loaded from CompressAI's results JSON format.
 
 Data flow::
@@ -23,10 +23,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from . import baselines
-from .bd_rate import bd_rate, to_db
-from .image_io import read_image
-from .quality import measure
+from rdcodec.eval import baselines
+from rdcodec.eval.bd_rate import bd_rate, to_db
+from rdcodec.image_io import read_image
+from rdcodec.eval.quality import measure
 
 SCHEMA = "rdcodec.rd-curve/1"
 METRICS = ("psnr", "ssim", "ms_ssim")
@@ -94,7 +94,7 @@ def _point(setting: str, scores: list[ImageScore]) -> Point:
 
 def score_model(model, images: dict[str, bytes], progress=None) -> Point:
     """One rdcodec operating point: the CLI's encode and decode path on every image."""
-    from .codec import encode_image, decode_stream
+    from rdcodec.codec import encode_image, decode_stream
 
     scores = []
     for name, data in images.items():

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from .files import CommandError, expand_images, fail, note
+from rdcodec.cli.files import CommandError, expand_images, fail, note
 
 
 def _load_network(model_name, checkpoint):
     """(network, λ2, metric) from a registered model or a training checkpoint."""
     import torch
 
-    from ..network import NetworkConfig, RDAutoencoder
+    from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
     if checkpoint:
         if not Path(checkpoint).is_file():
@@ -24,7 +24,7 @@ def _load_network(model_name, checkpoint):
         net.load_state_dict(state["model"])
         objective = state.get("objective", {})
     else:
-        from ..codec import load_model
+        from rdcodec.codec import load_model
 
         model = load_model(model_name)
         net, objective = model.network, model.entry.objective
@@ -34,7 +34,7 @@ def _load_network(model_name, checkpoint):
 def _crops(paths, size):
     import numpy as np
 
-    from ..image_io import read_image
+    from rdcodec.image_io import read_image
 
     crops = []
     for p in paths:
@@ -59,9 +59,9 @@ def _crops(paths, size):
 @click.option("-f", "--force", is_flag=True, help="write into an existing output directory")
 def analyze_command(images, model_name, checkpoint, output, metric, crop, top, delta, force):
     """Energy compaction, isometry (D'_i, random directions, Jacobian Gram) and traversals."""
-    from ..codec import CodecError
-    from ..image_io import ImageReadError
-    from ..registry import ModelNotFoundError
+    from rdcodec.codec import CodecError
+    from rdcodec.image_io import ImageReadError
+    from rdcodec.zoo.registry import ModelNotFoundError
 
     out = Path(output)
     try:
@@ -73,8 +73,8 @@ def analyze_command(images, model_name, checkpoint, output, metric, crop, top, d
         crops = _crops(paths, crop)
     except (CommandError, CodecError, ImageReadError, ModelNotFoundError) as exc:
         fail(str(exc))
-    from .. import analysis
-    from ..analysis_figures import energy_figure, isometry_figure, save_png
+    from rdcodec import analysis
+    from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
 
     energy = analysis.channel_energy(net, crops)
     iso = analysis.isometry(net, crops, metric, top=top, delta=delta, lambda2=lambda2)

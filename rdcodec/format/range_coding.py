@@ -20,7 +20,7 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
-from .tables import ESCAPE_CHUNK_BITS, ESCAPE_LENGTH_ALPHABET, TOTAL, FrozenTables
+from rdcodec.format.tables import ESCAPE_CHUNK_BITS, ESCAPE_LENGTH_ALPHABET, TOTAL, FrozenTables
 
 
 class EntropyDecodeError(ValueError):

@@ -1,4 +1,4 @@
-"""Training loop for :class:`rdcodec.network.RDAutoencoder` with the eq. 5 objective.
+"""Training loop for :class:`rdcodec.model.network.RDAutoencoder` with the eq. 5 objective.
 
 Data flow of one step::
 
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .image_io import list_images, read_rgb_array
-from .network import STRIDE, NetworkConfig, RDAutoencoder
-from .objective import ObjectiveConfig, distortion, objective
+from rdcodec.image_io import list_images, read_rgb_array
+from rdcodec.model.network import STRIDE, NetworkConfig, RDAutoencoder
+from rdcodec.train.objective import ObjectiveConfig, distortion, objective
 
 
 @dataclasses.dataclass
@@ -196,7 +196,7 @@ def optimization_step(
     σ² = Δ²/12 the isometry constant 1/(2·λ2·σ²) of eq. 10 is then the same at every Δ, so one
     network serves all steps. The loss is multiplied by Δ before the backward pass, which keeps
     each Δ's optimum and evens out the loss magnitudes across Δ.
-    Returns the :class:`~rdcodec.objective.LossTerms` (unweighted).
+    Returns the :class:`~rdcodec.train.objective.LossTerms` (unweighted).
     """
     optimizer.zero_grad(set_to_none=True)
     out = net(x, bf16=bf16, step=delta)

@@ -1,4 +1,4 @@
-"""Figures for :mod:`rdcodec.analysis` (matplotlib, PNG bytes)."""
+"""Figures for :mod:`rdcodec.analysis.latent` (matplotlib, PNG bytes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from .analysis import ChannelEnergy, IsometryReport
+from rdcodec.analysis.latent import ChannelEnergy, IsometryReport
 
 
 def _figure():

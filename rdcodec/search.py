@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from .network import RDAutoencoder
-from .objective import distortion
+from rdcodec.model.network import RDAutoencoder
+from rdcodec.train.objective import distortion
 
 
 def search_symbols(

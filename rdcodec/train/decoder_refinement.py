@@ -8,7 +8,7 @@ and rate stay exactly as they were — and trains g_s alone on::
 
 It is *not* part of RaDOGAGA's objective; a model that went through it says so in its
 manifest (training.phases). Input and output are training checkpoints (same format), so
-:func:`rdcodec.export.export_checkpoint` exports the result as usual.
+:func:`rdcodec.zoo.export.export_checkpoint` exports the result as usual.
 
 Data flow::
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from .network import NetworkConfig, RDAutoencoder
-from .objective import distortion
-from .training import CropSampler, load_images, save_checkpoint
+from rdcodec.model.network import NetworkConfig, RDAutoencoder
+from rdcodec.train.objective import distortion
+from rdcodec.train.loop import CropSampler, load_images, save_checkpoint
 
 
 def refine_decoder(

@@ -3,7 +3,7 @@
 For channel ``c`` the alphabet is the integer symbols ``lower[c] … lower[c] + length[c] − 1``
 followed by one **escape** symbol (index ``length[c]``) that stands for every symbol outside
 that range; the escaped value itself is then coded in the bypass described in
-:mod:`rdcodec.entropy.range_coding`.
+:mod:`rdcodec.format.range_coding`.
 
 ``counts[c, :length[c] + 1]`` are positive integers summing to exactly ``2**PRECISION``; the
 model's probability of index ``i`` is ``counts[c, i] / 2**PRECISION``. Tables are made from the

@@ -49,7 +49,7 @@ def read_input(path: str, max_bytes: int | None = None) -> bytes:
 
 def expand_images(items) -> list[Path]:
     """Image files named on the command line; folders expand to the images under them."""
-    from ..image_io import list_images
+    from rdcodec.image_io import list_images
 
     paths: list[Path] = []
     for item in items:

@@ -1,7 +1,7 @@
 """``rdcodec`` command line: a click group whose subcommands are imported on use.
 
 ``rdcodec --help`` imports neither torch nor compressai; each subcommand lives in
-:mod:`rdcodec.commands` and pulls in what it needs when it runs.
+:mod:`rdcodec.cli` and pulls in what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ import sys
 
 import click
 
-from . import __version__
+from rdcodec import __version__
 
 #: subcommand name → (module, attribute, one-line help shown by ``rdcodec --help``)
 SUBCOMMANDS = {
-    "encode": ("rdcodec.commands.coding", "encode_command", "Compress an image into a .rdc file."),
-    "decode": ("rdcodec.commands.coding", "decode_command", "Decompress a .rdc file into a PNG."),
-    "info": ("rdcodec.commands.inspect", "info_command", "Show the header of a .rdc file."),
-    "models": ("rdcodec.commands.inspect", "models_command", "List the installed models and their Kodak figures."),
-    "analyze": ("rdcodec.commands.analyze", "analyze_command", "Latent energy, isometry and traversal figures."),
-    "rd-curve": ("rdcodec.commands.curve", "rd_curve_command", "Rate-distortion curves against JPEG, WebP and AVIF."),
-    "train": ("rdcodec.commands.training", "train_command", "Train a model (paper eq. 5)."),
-    "export": ("rdcodec.commands.training", "export_command", "Freeze a training checkpoint into a registered model."),
+    "encode": ("rdcodec.cli.coding", "encode_command", "Compress an image into a .rdc file."),
+    "decode": ("rdcodec.cli.coding", "decode_command", "Decompress a .rdc file into a PNG."),
+    "info": ("rdcodec.cli.inspect", "info_command", "Show the header of a .rdc file."),
+    "models": ("rdcodec.cli.inspect", "models_command", "List the installed models and their Kodak figures."),
+    "analyze": ("rdcodec.cli.analyze", "analyze_command", "Latent energy, isometry and traversal figures."),
+    "rd-curve": ("rdcodec.cli.curve", "rd_curve_command", "Rate-distortion curves against JPEG, WebP and AVIF."),
+    "train": ("rdcodec.cli.training", "train_command", "Train a model (paper eq. 5)."),
+    "export": ("rdcodec.cli.training", "export_command", "Freeze a training checkpoint into a registered model."),
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .files import fail
+from rdcodec.cli.files import fail
 
 
 @click.command("train", context_settings={"ignore_unknown_options": True})
@@ -16,7 +16,7 @@ from .files import fail
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train_command(config, run_dir, overrides, no_progress):
     """Train a RaDOGAGA model (same as tools/train.py)."""
-    from ..training_cli import main
+    from rdcodec.train.config_cli_tmp import main
 
     argv = ["--run-dir", run_dir]
     if config:
@@ -38,8 +38,8 @@ def train_command(config, run_dir, overrides, no_progress):
 @click.option("--step", type=float, default=1.0, show_default=True, help="quantization step Δ (symbols = round((z − median) / Δ))")
 def export_command(checkpoint, model_id, models_dir, make_default, quality, description, step):
     """Freeze a training CHECKPOINT's prior into integer tables and register the model."""
-    from ..export import export_checkpoint
-    from ..registry import Registry
+    from rdcodec.zoo.export import export_checkpoint
+    from rdcodec.zoo.registry import Registry
 
     if not Path(checkpoint).is_file():
         fail(f"{checkpoint}: no such file")
