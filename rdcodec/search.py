@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.train.objective import distortion
+from rdcodec.distortion import distortion
 
 
 def search_symbols(

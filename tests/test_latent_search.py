@@ -9,7 +9,7 @@ import torch
 from rdcodec import codec
 
 from rdcodec.format import entropy
-from rdcodec.train.objective import distortion
+from rdcodec.distortion import distortion
 from conftest import export_tiny, synthetic_image
 
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from rdcodec.train.objective import ObjectiveConfig, distortion, objective
+from rdcodec.distortion import distortion
+from rdcodec.train.objective import ObjectiveConfig, objective
 
 
 def _inputs(seed=0, size=64):

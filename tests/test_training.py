@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdcodec.train.loop import TrainConfig, train
-from rdcodec.train.config_cli_tmp import apply_override, main as train_main
+from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
+from rdcodec.train.loop import train
 from conftest import synthetic_image
 
 
@@ -78,14 +78,27 @@ def test_export_checkpoint_makes_a_working_model(image_dir, tmp_path):
     assert codec.decode(codec.encode(px, model), model).shape == px.shape
 
 
-def test_cli_overrides_and_bad_options(tmp_path, capsys):
+def test_overrides_and_bad_options(tmp_path):
     config = {"network": {"N": 8}}
     apply_override(config, "network.M=16")
     apply_override(config, "objective.metric=mse")
     apply_override(config, "steps=3")
     assert config == {"network": {"N": 8, "M": 16}, "objective": {"metric": "mse"}, "steps": 3}
-    assert train_main(["--run-dir", str(tmp_path / "r"), "--set", "train_dirs=[]", "--set", "bogus=1"]) == 2
-    assert "bogus" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="bogus"):
+        load_train_config(None, ["train_dirs=[]", "bogus=1"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_train_config(None, ["foo"])
+    with pytest.raises(ConfigError, match="no such file"):
+        load_train_config(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_train_config(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="metric"):
+        load_train_config(None, ["train_dirs=[]", "objective.metric=psnr"])
+    with pytest.raises(ConfigError, match="crop"):
+        load_train_config(None, ["train_dirs=[]", "crop=30"])
+    cfg = load_train_config(None, ["train_dirs=[\"a\"]", "network.N=8", "step_range=[0.5,2]"])
+    assert cfg.network.N == 8 and cfg.step_range == [0.5, 2]
 
 
 @pytest.mark.slow

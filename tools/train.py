@@ -1,10 +1,9 @@
 #!/usr/bin/env python
 """Train an rdcodec model: ``python tools/train.py --config CONFIG.json --run-dir runs/NAME [--set key=value ...]``.
 
-The config is a JSON object of :class:`rdcodec.train.loop.TrainConfig` fields; ``--set`` overrides
-single fields (JSON values; dotted keys reach into ``network`` and ``objective``). Running again
-with the same ``--run-dir`` resumes from its checkpoint. Export the result with
-``python tools/export_model.py``.
+The same command as ``rdcodec train`` (see ``rdcodec train --help``), as a script that
+``torchrun --nproc_per_node K tools/train.py ...`` can start for multi-process training.
+Export the result with ``rdcodec export runs/NAME/checkpoint.pt --id NAME``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rdcodec.train.config_cli_tmp import main  # noqa: E402
+from rdcodec.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(["train", *sys.argv[1:]], prog_name="rdcodec")

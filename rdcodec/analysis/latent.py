@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from rdcodec.train.objective import distortion
+from rdcodec.distortion import distortion
 
 SIGMA2 = 1.0 / 12.0
 

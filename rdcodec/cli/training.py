@@ -9,23 +9,20 @@ import click
 from rdcodec.cli.files import fail
 
 
-@click.command("train", context_settings={"ignore_unknown_options": True})
+@click.command("train")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="JSON file of training options")
-@click.option("--run-dir", required=True, help="directory for checkpoint and logs; resumes if it holds a checkpoint")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="directory for checkpoint and logs; resumes if it holds a checkpoint")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override one option (dotted keys reach network.* and objective.*)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train_command(config, run_dir, overrides, no_progress):
-    """Train a RaDOGAGA model (same as tools/train.py)."""
-    from rdcodec.train.config_cli_tmp import main
+    """Train a RaDOGAGA model (paper eq. 5); running it again resumes."""
+    from rdcodec.train import ConfigError, load_train_config, train
 
-    argv = ["--run-dir", run_dir]
-    if config:
-        argv += ["--config", config]
-    for item in overrides:
-        argv += ["--set", item]
-    if no_progress:
-        argv.append("--no-progress")
-    raise SystemExit(main(argv))
+    try:
+        cfg = load_train_config(config, overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+    train(cfg, Path(run_dir), progress=not no_progress)
 
 
 @click.command("export")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rdcodec.model.network import GDN, EntropyBottleneck
-from rdcodec.train.objective import distortion
+from rdcodec.distortion import distortion
 
 
 @dataclasses.dataclass(frozen=True)

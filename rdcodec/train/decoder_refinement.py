@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from rdcodec.model.network import NetworkConfig, RDAutoencoder
-from rdcodec.train.objective import distortion
+from rdcodec.distortion import distortion
 from rdcodec.train.loop import CropSampler, load_images, save_checkpoint
 
 

@@ -28,51 +28,9 @@ import torch
 
 from rdcodec.image_io import list_images, read_rgb_array
 from rdcodec.model.network import STRIDE, NetworkConfig, RDAutoencoder
-from rdcodec.train.objective import ObjectiveConfig, distortion, objective
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    train_dirs: list[str]
-    val_dir: str | None = None
-    network: dict = dataclasses.field(default_factory=lambda: NetworkConfig().to_dict())
-    objective: dict = dataclasses.field(default_factory=lambda: ObjectiveConfig().to_dict())
-    steps: int = 10000
-    batch_size: int = 16
-    crop: int = 128
-    lr: float = 1e-4
-    prior_lr_scale: float = 10.0  # learning rate of P_ψ's density parameters = lr × this
-    lr_final: float | None = None  # cosine decay from lr (at lr_decay_start) to lr_final (at steps)
-    lr_decay_start: int = 0
-    init_from: str | None = None  # start a new run from these weights (checkpoint or exported model .pt)
-    aux_lr: float = 1e-3
-    clip_grad: float = 1.0
-    seed: int = 0
-    bf16: bool = False
-    device: str = "cpu"
-    threads: int = 0  # 0 = torch default
-    val_every: int = 500
-    val_images: int = 8
-    val_crop: int = 256
-    checkpoint_every: int = 100
-    log_every: int = 50
-    # variable rate: each batch draws Δ log-uniformly from [Δ_min, Δ_max] and trains at it
-    # (noise of width Δ, bins of width Δ, λ1 and λ2 scaled by 1/Δ²); None = Δ = 1 throughout
-    step_range: list[float] | None = None
-    # random rescaling of each crop's source region by a factor drawn log-uniformly from
-    # [s_min, s_max] (s < 1 shrinks: a crop then holds more of the scene); None = no rescaling
-    scale_range: list[float] | None = None
-    channels_last: bool = False
-    # validation operating points (quantization steps Δ); None = Δ = 1 only
-    val_steps: list[float] | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training options: {sorted(unknown)}")
-        return cls(**data)
+from rdcodec.distortion import distortion
+from rdcodec.train.config import TrainConfig
+from rdcodec.train.objective import ObjectiveConfig, objective
 
 
 class CropSampler:
@@ -247,8 +205,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
     is_main = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    net_cfg = NetworkConfig.from_dict(config.network)
-    obj_cfg = ObjectiveConfig(**config.objective)
+    net_cfg = config.network
+    obj_cfg = config.objective
     model = RDAutoencoder(net_cfg).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -9,9 +9,8 @@ Ballé baseline (eq. 1 with noise as the quantization proxy)::
 
     L = −log₂ P_ψ(z + ε) / #pixels  +  λ · D(x, g(z + ε))        (λ = λ1; λ2 unused)
 
-D is one of ``mse`` (mean squared error on [0, 1] pixels), ``ssim`` (1 − SSIM) or
-``ms-ssim`` (1 − MS-SSIM), both from pytorch-msssim with an 11-tap Gaussian window,
-σ = 1.5 and data range 1; h is ``identity`` or ``log``.
+D is one of :data:`rdcodec.distortion.METRICS` (:func:`rdcodec.distortion.distortion`); h is
+``identity`` or ``log``.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ import math
 from typing import NamedTuple
 
 import torch
-from pytorch_msssim import ms_ssim, ssim
+from rdcodec.distortion import METRICS, distortion
 
-METRICS = ("mse", "ssim", "ms-ssim")
 H_FUNCTIONS = ("identity", "log")
 KINDS = ("radogaga", "balle")
 
@@ -53,17 +51,6 @@ class LossTerms(NamedTuple):
     bpp: torch.Tensor  # rate of z + ε in bits per pixel
     distortion: torch.Tensor  # D(x, g(z)) for RaDOGAGA, D(x, g(z + ε)) for Ballé
     scaling: torch.Tensor  # D(g(z), g(z + ε)) (RaDOGAGA's third term; reported for Ballé too)
-
-
-def distortion(metric: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """D(a, b) for float images in [0, 1] (values outside are allowed; g is unclamped)."""
-    if metric == "mse":
-        return torch.mean((a - b) ** 2)
-    if metric == "ssim":
-        return 1.0 - ssim(a, b, data_range=1.0, size_average=True, win_size=11, win_sigma=1.5)
-    if metric == "ms-ssim":
-        return 1.0 - ms_ssim(a, b, data_range=1.0, size_average=True, win_size=11, win_sigma=1.5)
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 def rate_bpp(likelihoods: torch.Tensor, num_pixels: int) -> torch.Tensor:
