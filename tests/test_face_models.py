@@ -65,7 +65,8 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
     # resumes from the checkpoints (optimisers included) and extends the held-out history
     import torch
 
-    assert "aux_opt" in torch.load(tmp_path / "work" / "radogaga.pt", weights_only=False)
+    state = torch.load(tmp_path / "work" / "radogaga" / "checkpoint.pt", weights_only=False)
+    assert state["schema"] == "rdcodec.checkpoint/1" and state["task"] == "face-radogaga" and state["aux_optimizer"] is not None
     subprocess.run(command + ["--steps", "3", "--models", "radogaga"], check=True, timeout=300)
     resumed = json.loads((out / "results.json").read_text())["models"]["radogaga"]
     assert [h["step"] for h in resumed["training_history"]] == [1, 2, 3] and resumed["trained_steps"] == 3

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
-from rdcodec.train.loop import train
+from rdcodec.train.codec_task import train
 from conftest import synthetic_image
 
 
@@ -135,15 +135,41 @@ def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
     assert [r["step"] for r in _records(run, "train")] == [1, 2, 3]
 
 
-def test_cosine_learning_rate_schedule(image_dir):
-    from rdcodec.train.loop import learning_rate
+def test_cosine_learning_rate_schedule():
+    import torch
 
-    cfg = _config(image_dir, 100)
-    assert learning_rate(cfg, 50) == cfg.lr
-    cfg.lr, cfg.lr_final, cfg.lr_decay_start = 1e-3, 1e-5, 20
-    assert learning_rate(cfg, 10) == 1e-3
-    assert learning_rate(cfg, 60) == pytest.approx((1e-3 + 1e-5) / 2)
-    assert learning_rate(cfg, 100) == pytest.approx(1e-5)
+    from rdcodec.train.loop import LoopSettings, cosine_schedule
+
+    def rates(settings, base, at_steps):
+        opt = torch.optim.Adam([{"params": [torch.zeros(1, requires_grad=True)]}, {"params": [torch.zeros(1, requires_grad=True)]}])
+        out = []
+        for s in at_steps:  # each as a fresh resume at step s: the schedule depends on the step only
+            cosine_schedule(opt, base, settings, s)
+            out.append([g["lr"] for g in opt.param_groups])
+        return out
+
+    constant = rates(LoopSettings(steps=100), [1e-3, 1e-2], [0, 50, 100])
+    assert constant == [[1e-3, 1e-2]] * 3
+    decay = LoopSettings(steps=100, lr_final=1e-5, lr_decay_start=20)
+    (at10, at60, at100) = rates(decay, [1e-3, 1e-2], [10, 60, 100])
+    assert at10 == [1e-3, 1e-2]
+    assert at60[0] == pytest.approx((1e-3 + 1e-5) / 2) and at60[1] == pytest.approx((1e-2 + 1e-5) / 2)
+    assert at100[0] == pytest.approx(1e-5)
+    assert rates(LoopSettings(steps=10, lr_final=0.0), [1.0, 1.0], [5])[0][0] == pytest.approx(0.5)
+
+
+def test_resume_follows_the_new_schedule_not_the_saved_rates(image_dir, tmp_path):
+    import torch
+
+    run = tmp_path / "run"
+    cfg = _config(image_dir, 2)
+    train(cfg, run, progress=False)
+    cfg = _config(image_dir, 4)
+    cfg.lr, cfg.lr_final, cfg.lr_decay_start = 1e-3, 1e-5, 2
+    train(cfg, run, progress=False)
+    lrs = [r["lr"] for r in _records(run, "train")]
+    assert lrs[:2] == [1e-4, 1e-4] and lrs[2] == pytest.approx((1e-3 + 1e-5) / 2) and lrs[3] == pytest.approx(1e-5)
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["schema"] == "rdcodec.checkpoint/1"
 
 
 def test_init_from_exported_weights(image_dir, tmp_path):
@@ -167,19 +193,69 @@ def test_init_from_exported_weights(image_dir, tmp_path):
         assert torch.equal(exported[key], resumed[key])
 
 
-def test_decoder_refinement_changes_only_the_decoder(image_dir, tmp_path):
+def test_decoder_phase_changes_only_the_decoder(image_dir, tmp_path):
     import torch
-
-    from rdcodec.train.decoder_refinement import refine_decoder
 
     run = tmp_path / "run"
     train(_config(image_dir, 1), run, progress=False)
-    out = refine_decoder(run / "checkpoint.pt", tmp_path / "refined.pt", [str(image_dir)], steps=2, crop=32, batch_size=2, log_every=1, lr=1e-2)
+    cfg = _config(image_dir, 2)
+    cfg.phase, cfg.init_from, cfg.lr = "decoder", str(run / "checkpoint.pt"), 1e-2
+    refined = tmp_path / "refined"
+    train(cfg, refined, progress=False)
     before = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
-    after = torch.load(out, weights_only=False)
-    assert after["refine_steps"] == 2
+    after = torch.load(refined / "checkpoint.pt", weights_only=False)
+    assert after["step"] == 2 and after["config"]["phase"] == "decoder"
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after["model"][k])}
     assert "g_s" in changed and "g_a" not in changed
     for k in before:
         if k.startswith("entropy_bottleneck") and "quantiles" not in k:
             assert torch.equal(before[k], after["model"][k])
+
+
+def test_legacy_codec_checkpoint_resumes(image_dir, tmp_path):
+    """A checkpoint written before the schema (no "schema", sampler RNG at top level) resumes."""
+    import torch
+
+    run = tmp_path / "run"
+    train(_config(image_dir, 2), run, progress=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    legacy = {k: v for k, v in state.items() if k not in ("schema", "task", "task_state", "history", "config", "train_seconds")}
+    legacy["sampler_rng"] = state["task_state"]["sampler_rng"]
+    torch.save(legacy, run / "checkpoint.pt")
+    train(_config(image_dir, 3), run, progress=False)
+    resumed = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert resumed["step"] == 3 and resumed["task"] == "codec"
+
+
+def test_not_a_checkpoint_is_refused(tmp_path):
+    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
+
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("campaign_snapshot", Path(__file__).resolve().parent.parent / "tools" / "campaign_snapshot.py")
+    snapshot_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snapshot_tool)
+
+    run = tmp_path / "run"
+    train(_config(image_dir, 2), run, progress=False)
+    snapshot_tool.save(run / "checkpoint.pt", tmp_path / "snap.pt")
+    snap = torch.load(tmp_path / "snap.pt", weights_only=False)
+    assert snap["step"] == 2 and all(v.dtype == torch.bfloat16 for v in snap["model"].values() if v.is_floating_point())
+    fresh = tmp_path / "fresh"
+    snapshot_tool.restore(tmp_path / "snap.pt", fresh)
+    with pytest.raises(FileExistsError):
+        snapshot_tool.restore(tmp_path / "snap.pt", fresh)
+    train(_config(image_dir, 3), fresh, progress=False)
+    state = torch.load(fresh / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 3 and [r["step"] for r in state["history"]] == [2, 3]

@@ -9,7 +9,8 @@ import torch
 
 from rdcodec.model.network import NetworkConfig, RDAutoencoder
 from rdcodec.train.objective import ObjectiveConfig
-from rdcodec.train.loop import CropSampler, draw_step, optimization_step
+from rdcodec.train.codec_task import draw_step, optimization_step
+from rdcodec.train.data import CropSampler
 
 
 def _net():

@@ -4,7 +4,7 @@
     python tools/bench_training_speed.py ../shared/data/train/cid22 -o docs/rd/campaign/training-speed.json [--steps 12]
 
 Each variant runs ``--warmup`` untimed and ``--steps`` timed optimisation steps of the real
-training step (:func:`rdcodec.train.loop.optimization_step`: eq. 5, Adam, gradient clipping) on
+training step (:func:`rdcodec.train.codec_task.optimization_step`: eq. 5, Adam, gradient clipping) on
 crops from the folder, with the network the campaign trains (N = 96, M = 128 unless given).
 Variants: float32 against bfloat16 autocast, channels_last, 128² × 16 against 256² × 4 crops
 (the same pixels per step), and the crop sampler alone with and without random rescaling, so
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
 
     from rdcodec.model.network import NetworkConfig, RDAutoencoder
     from rdcodec.train.objective import ObjectiveConfig
-    from rdcodec.train.loop import CropSampler, load_images, optimization_step
+    from rdcodec.train.codec_task import optimization_step
+    from rdcodec.train.data import CropSampler, load_images
 
     torch.set_num_threads(args.threads)
     images = load_images([str(args.folder)])
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
         sampling.append({"crop": 128, "batch": 16, "scale_range": scale_range,
                          "sec_per_batch": (time.perf_counter() - t0) / 20})
     report = {
-        "schema": "rdcodec.train.loop-speed/1",
+        "schema": "rdcodec.training-speed/1",
         "network": {"N": args.N, "M": args.M},
         "threads": args.threads,
         "torch": torch.__version__,

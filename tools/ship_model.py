@@ -48,6 +48,7 @@ def training_history(run: Path) -> dict:
                 "crop": cfg["crop"],
                 "bf16": cfg["bf16"],
                 "init_from": cfg.get("init_from"),
+                **{k: cfg[k] for k in ("phase", "step_range", "scale_range") if cfg.get(k) not in (None, "eq5")},
             }
         )
     vals = [r for r in records if r["kind"] == "val"]
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ladder", default=None, help="Q:Δ,... export one entry per quality level Q at step Δ")
     parser.add_argument("--default-quality", type=int, default=None, help="with --ladder: this point is the default model")
     parser.add_argument("--models-dir", type=Path, default=None)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default RUN/checkpoint.pt (e.g. a decoder-refined one)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default RUN/checkpoint.pt")
     parser.add_argument("--commands", nargs="*", default=[], help="commands that reproduce the run, in order")
     parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
     args = parser.parse_args(argv)
@@ -85,9 +86,6 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or args.run / "checkpoint.pt"
     history = training_history(args.run)
     network, state = load_trained_network(checkpoint)
-    if "refinement" in state:
-        history["decoder_refinement"] = {**state["refinement"], "steps": state["refine_steps"],
-                                         "what": "g_s fine-tuned on quantized latents, encoder and prior frozen (outside eq. 5)"}
     history["commands"] = args.commands
     if args.note:
         history["note"] = args.note

@@ -30,7 +30,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", required=True, help="comma-separated Δ values")
     p.add_argument("--quality", action="store_true", help="also decode and measure")
     p.add_argument("-o", "--output", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from rdcodec import codec
     from rdcodec.zoo.export import export_trained, load_trained_network
@@ -60,7 +65,9 @@ def main(argv=None) -> int:
             print(json.dumps(row), file=sys.stderr)
     report = {"checkpoint": str(args.checkpoint), "folder": str(args.folder), "images": len(images), "sweep": rows}
     if args.output:
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        from rdcodec import atomic_file
+
+        atomic_file.write_text(args.output, json.dumps(report, indent=2) + "\n")
     else:
         print(json.dumps(report, indent=2))
     return 0

@@ -142,6 +142,12 @@ class RDAutoencoder(nn.Module):
         shape = (c, z.shape[0]) + tuple(z.shape[2:])
         return z_noisy, likelihood.reshape(shape).transpose(0, 1)
 
+    def settle_quantiles(self) -> None:
+        """Place the prior's tail quantiles exactly (compressai's bisection), e.g. before freezing
+        tables, or under DDP where the aux loss is not run."""
+        with torch.no_grad():
+            self.entropy_bottleneck._update_quantiles()
+
     def aux_loss(self) -> torch.Tensor:
         """compressai's quantile loss that places the prior's tail quantiles (used for the tables)."""
         return self.entropy_bottleneck.loss()

@@ -2,8 +2,11 @@
 
     config.py            TrainConfig (typed), load_train_config, --set overrides, ConfigError
     objective.py         eq. 5 and the Ballé baseline
-    loop.py              the codec's training run (resume, atomic checkpoints, bf16, DDP, logs)
-    decoder_refinement.py  optional phase: the decoder alone on quantized latents
+    data.py              random crops (flips, rescaling) from images held in memory
+    checkpoint.py        the one checkpoint schema, written atomically
+    loop.py              the one loop: resume, LR schedule, logging, validation, checkpoints
+    codec_task.py        the codec network: eq. 5 / Ballé (fixed or variable Δ), decoder phase, DDP
+    face_task.py         the §5.3 face networks (RaDOGAGA, β-VAE)
 """
 
 from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
@@ -13,7 +16,7 @@ __all__ = ["ConfigError", "TrainConfig", "apply_override", "load_train_config", 
 
 def __getattr__(name):
     if name == "train":
-        from rdcodec.train.loop import train
+        from rdcodec.train.codec_task import train
 
         return train
     raise AttributeError(f"module 'rdcodec.train' has no attribute {name!r}")

@@ -69,7 +69,7 @@ def objective(
     """Evaluate eq. 5 (or the Ballé loss) from x, P_ψ(z + ε), g(z) and g(z + ε).
 
     ``lambda_scale`` multiplies λ1 and λ2 (a variable-rate run passes 1/Δ² for a batch drawn
-    at quantization step Δ; see :mod:`rdcodec.train.loop`).
+    at quantization step Δ; see :func:`rdcodec.train.codec_task.optimization_step`).
     """
     num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bpp = rate_bpp(likelihoods, num_pixels)

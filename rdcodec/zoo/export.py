@@ -109,23 +109,20 @@ def export_model(
     return entry
 
 
-def settle_quantiles(network: RDAutoencoder) -> None:
-    """Place the prior's tail quantiles exactly (compressai's bisection), before freezing."""
-    with torch.no_grad():
-        network.entropy_bottleneck._update_quantiles()
-
-
 def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:
     """(network with quantiles settled by bisection, checkpoint state) of a training checkpoint.
 
     Load once, then :func:`export_trained` it at as many steps Δ as a ladder or sweep needs.
     """
     from rdcodec.model.network import NetworkConfig
+    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_checkpoint(checkpoint)
+    if state["task"] != "codec":
+        raise CheckpointError(f"{checkpoint}: a {state['task']} checkpoint, not a codec network")
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
     network.load_state_dict(state["model"])
-    settle_quantiles(network)
+    network.settle_quantiles()
     return network, state
 
 
@@ -137,6 +134,6 @@ def export_trained(network: RDAutoencoder, state: dict, registry: Registry, mode
 
 
 def export_checkpoint(checkpoint, registry: Registry, model_id: str, **fields) -> ModelEntry:
-    """Export a :mod:`rdcodec.train.loop` checkpoint (quantiles settled by bisection first)."""
+    """Export a codec training checkpoint (:mod:`rdcodec.train.checkpoint`), quantiles settled first."""
     network, state = load_trained_network(checkpoint)
     return export_trained(network, state, registry, model_id, **fields)

@@ -1,0 +1,266 @@
+"""Training the codec's network (:class:`rdcodec.model.network.RDAutoencoder`): the task for the loop.
+
+Phase ``eq5`` — one step (paper eq. 5, or the Ballé loss with ``objective.kind = "balle"``)::
+
+    crops x ──► g_a ──► z ──► z + Δ·ε, P_ψ(bin of width Δ)  (Δ = 1, or drawn per batch: variable rate)
+                         └────────────┬─────────────────────────┘
+                               g_s([z ; z + Δ·ε])  (one batched decoder call)
+                                      └──► g(z), g(z + Δ·ε) ──► objective (λ/Δ²) ──► Adam
+    quantiles ──► aux (quantile) loss ──► Adam (aux)
+
+Phase ``decoder`` — an optional last stage outside eq. 5: the encoder and the prior are frozen
+(so symbols, tables and rate stay as they were) and g_s alone is trained on what the codec
+really transmits, L = D(x, g_s(ẑ)) with ẑ = Q(g_a(x)) at step Δ = 1 (or ``val_steps[0]``).
+
+Under ``torchrun --nproc_per_node K`` each process takes ``batch_size / K`` crops per step and
+the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0 validates,
+logs and checkpoints; the prior's tail quantiles are then placed by bisection before validation
+and checkpoints instead of by the aux loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rdcodec.distortion import distortion
+from rdcodec.model.network import RDAutoencoder
+from rdcodec.train.checkpoint import load_checkpoint
+from rdcodec.train.config import TrainConfig
+from rdcodec.train.data import CropSampler, center_crop, load_images
+from rdcodec.train.loop import LoopSettings, run
+from rdcodec.train.objective import ObjectiveConfig, objective
+
+
+def draw_step(rng: np.random.Generator, step_range: list[float] | None) -> float:
+    """Δ for one batch: log-uniform on ``step_range``, or 1."""
+    if step_range is None:
+        return 1.0
+    lo, hi = math.log(step_range[0]), math.log(step_range[1])
+    return float(math.exp(rng.uniform(lo, hi)))
+
+
+def optimization_step(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    main_params: list[torch.nn.Parameter],
+    x: torch.Tensor,
+    objective_config: ObjectiveConfig,
+    delta: float = 1.0,
+    bf16: bool = False,
+    clip_grad: float = 0.0,
+):
+    """One Adam step on eq. 5 (or the Ballé loss) for a batch ``x`` at quantization step Δ.
+
+    At Δ ≠ 1 the noise and the bins have width Δ and λ1, λ2 are scaled by 1/Δ²: with
+    σ² = Δ²/12 the isometry constant 1/(2·λ2·σ²) of eq. 10 is then the same at every Δ, so one
+    network serves all steps. The loss is multiplied by Δ before the backward pass, which keeps
+    each Δ's optimum and evens out the loss magnitudes across Δ.
+    Returns the :class:`~rdcodec.train.objective.LossTerms` (unweighted).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    out = net(x, bf16=bf16, step=delta)
+    terms = objective(objective_config, x, out.likelihoods, out.x_clean, out.x_noisy, lambda_scale=1.0 / delta**2)
+    if not torch.isfinite(terms.total):
+        raise FloatingPointError("non-finite loss")
+    (terms.total * delta).backward()
+    if clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(main_params, clip_grad)
+    optimizer.step()
+    return terms
+
+
+@torch.no_grad()
+def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str, step: float = 1.0) -> dict:
+    """Quantized (not noisy) operating point at step Δ: estimated bpp, PSNR and SSIM of g(ẑ).
+
+    ẑ = Δ·round((z − m)/Δ) + m, as the codec quantizes; the rate is Σ −log₂ P_ψ of each
+    symbol's bin (:meth:`RDAutoencoder.bin_bits`, the probabilities the tables freeze).
+    """
+    model.eval()
+    medians = model.medians()
+    totals = {"bpp": 0.0, "psnr": 0.0, "ssim": 0.0, "distortion": 0.0}
+    for x in images:
+        z = model.encode_latent(x)
+        symbols = model.quantize(z, medians, step)
+        x_hat = model.decode_latent(model.dequantize(symbols, medians, step)).clamp(0, 1)
+        x_hat = torch.round(x_hat * 255) / 255
+        mse = torch.mean((x - x_hat) ** 2).item()
+        totals["bpp"] += model.bin_bits(symbols, medians, step).item() / (x.shape[2] * x.shape[3])
+        totals["psnr"] += 10 * math.log10(1.0 / max(mse, 1e-12))
+        totals["ssim"] += 1.0 - distortion("ssim", x, x_hat).item()
+        totals["distortion"] += distortion(metric, x, x_hat).item()
+    return {k: v / len(images) for k, v in totals.items()}
+
+
+def _distributed_setup(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) under torchrun; (0, 1, device) otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def load_weights(path: str | Path, device="cpu") -> dict:
+    """A state dict from a training checkpoint or an exported model's weights file."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    if isinstance(state, dict) and "state_dict" in state:  # an exported weights file (rdcodec.zoo.export)
+        return state["state_dict"]
+    return load_checkpoint(path, map_location=device)["model"]
+
+
+class CodecTask:
+    """The :class:`~rdcodec.train.loop.TrainingTask` of the codec network (phases ``eq5``, ``decoder``)."""
+
+    name = "codec"
+
+    def __init__(self, config: TrainConfig, rank: int = 0, world: int = 1, device: torch.device = torch.device("cpu")):
+        self.config, self.rank, self.world, self.device = config, rank, world, device
+        self.is_main = rank == 0
+        torch.manual_seed(config.seed)
+        self.model = RDAutoencoder(config.network).to(device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.main_params, aux_params = self.model.parameter_groups()
+        if config.phase == "decoder":
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+            for p in self.model.g_s.parameters():
+                p.requires_grad_(True)
+            self.main_params = list(self.model.g_s.parameters())
+            self.optimizer = torch.optim.Adam([{"params": self.main_params}], lr=config.lr)
+            self.base_lrs = [config.lr]
+            self.aux_optimizer = None
+        else:
+            prior_ids = {id(p) for p in self.model.entropy_bottleneck.parameters()}
+            self.optimizer = torch.optim.Adam(
+                [
+                    {"params": [p for p in self.main_params if id(p) not in prior_ids]},
+                    {"params": [p for p in self.main_params if id(p) in prior_ids]},
+                ],
+                lr=config.lr,
+            )
+            self.base_lrs = [config.lr, config.lr * config.prior_lr_scale]
+            self.aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
+        self.net: torch.nn.Module = self.model
+        self.sampler: CropSampler | None = None
+        self.val_images: list[torch.Tensor] = []
+
+    # --- TrainingTask ----------------------------------------------------------------------
+    def load_state(self, task_state: dict, step: int) -> None:
+        config = self.config
+        if step == 0 and config.init_from:
+            self.model.load_state_dict(load_weights(config.init_from, self.device))
+            if self.is_main:
+                print(f"initialised from {config.init_from}", file=sys.stderr)
+        if self.config.phase == "decoder":
+            self.model.settle_quantiles()
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model.entropy_bottleneck.quantiles.requires_grad_(False)
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            torch.manual_seed(config.seed * 1000 + self.rank + step)  # distinct noise per process
+        t0 = time.time()
+        scale_range = tuple(config.scale_range) if config.scale_range else None
+        self.sampler = CropSampler(load_images(config.train_dirs), config.crop, config.seed + 7919 * self.rank, scale_range)
+        if task_state.get("sampler_rng") is not None and self.world == 1:
+            self.sampler.rng.bit_generator.state = task_state["sampler_rng"]
+        elif step:
+            self.sampler.rng = np.random.default_rng([config.seed, self.rank, step])
+        if config.val_dir and self.is_main:
+            for im in load_images([config.val_dir])[: config.val_images]:
+                crop = np.ascontiguousarray(center_crop(im, config.val_crop))
+                self.val_images.append(torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255).to(self.device))
+        if self.is_main:
+            print(f"loaded {len(self.sampler.images)} training images in {time.time() - t0:.1f}s", file=sys.stderr)
+
+    def state(self) -> dict:
+        return {"sampler_rng": self.sampler.rng.bit_generator.state if self.sampler is not None else None}
+
+    def settings(self) -> dict:
+        return {"network": self.config.network.to_dict(), "objective": self.config.objective.to_dict(), "config": self.config.to_dict()}
+
+    def train_step(self) -> dict[str, float]:
+        config = self.config
+        x = self.sampler.batch(config.batch_size // self.world).to(self.device)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if config.phase == "decoder":
+            return {"distortion": self._decoder_step(x)}
+        delta = draw_step(self.sampler.rng, config.step_range)
+        terms = optimization_step(self.net, self.optimizer, self.main_params, x, config.objective, delta, config.bf16, config.clip_grad)
+        scalars = {"loss": terms.total.item(), "bpp": terms.bpp.item(), "distortion": terms.distortion.item(), "scaling": terms.scaling.item()}
+        if self.world == 1:
+            self.aux_optimizer.zero_grad(set_to_none=True)
+            aux = self.model.aux_loss()
+            aux.backward()
+            self.aux_optimizer.step()
+            scalars["aux"] = aux.item()
+        return scalars
+
+    def _decoder_step(self, x: torch.Tensor) -> float:
+        config = self.config
+        step = (config.val_steps or [1.0])[0]
+        medians = self.model.medians()
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.bf16)
+        with torch.no_grad(), autocast:
+            z = self.model.encode_latent(x)
+        z_hat = self.model.dequantize(self.model.quantize(z.float(), medians, step), medians, step)
+        with autocast:
+            x_hat = self.model.decode_latent(z_hat)
+        loss = distortion(config.objective.metric, x, x_hat.float())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.main_params, config.clip_grad)
+        self.optimizer.step()
+        return loss.item()
+
+    def validate(self) -> list[dict]:
+        if not self.val_images:
+            return []
+        return [{"quant_step": s, **validate(self.model, self.val_images, self.config.objective.metric, s)} for s in self.config.val_steps or [1.0]]
+
+    def sync(self) -> None:
+        if self.world > 1:
+            self.model.settle_quantiles()
+
+
+def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
+    """Train (or resume) the codec network in ``run_dir``; returns the checkpoint path."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rank, world, device = _distributed_setup(torch.device(config.device))
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    task = CodecTask(config, rank, world, device)
+    settings = LoopSettings(
+        steps=config.steps,
+        lr_final=config.lr_final,
+        lr_decay_start=config.lr_decay_start,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        val_every=config.val_every if config.val_dir else 0,
+        progress=progress,
+    )
+    try:
+        return run(task, Path(run_dir), settings, {"world_size": world, "config": dataclasses.asdict(config)})
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
