@@ -28,6 +28,7 @@ from rdcodec.format import entropy
 from rdcodec.format.container import ContainerError, Header
 from rdcodec.format.entropy import FrozenTables
 from rdcodec.image_io import LoadedImage, read_image
+from rdcodec.image_tensor import to_pixels, to_tensor
 from rdcodec.model.network import STRIDE, NetworkConfig, RDAutoencoder
 from rdcodec.zoo.registry import ModelEntry, ModelNotFoundError, Registry
 
@@ -107,8 +108,7 @@ def _as_pixels(image) -> LoadedImage:
 def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
     h, w = pixels.shape[:2]
     ph, pw = -h % STRIDE, -w % STRIDE
-    padded = np.pad(pixels, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div_(255.0)
+    return to_tensor(np.pad(pixels, ((0, ph), (0, pw), (0, 0)), mode="edge"))
 
 
 def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndarray:
@@ -145,9 +145,7 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndar
 def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
     """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
     z_hat = model.network.dequantize(torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step)
-    x_hat = model.network.decode_latent(z_hat)[0].clamp_(0, 1)
-    pixels = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0)[:height, :width]
-    return np.ascontiguousarray(pixels.numpy())
+    return np.ascontiguousarray(to_pixels(model.network.decode_latent(z_hat))[:height, :width])
 
 
 def encode_image(image, model: Model, search: int = 0) -> EncodeResult:

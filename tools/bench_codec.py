@@ -49,6 +49,7 @@ def _compressai_timing(model, pixels):
     import torch
     import torch.nn.functional as F
 
+    from rdcodec.image_tensor import to_tensor
     from rdcodec.model.network import STRIDE, compressai_factorized_prior
 
     net = _CACHE.get(model.id)
@@ -56,7 +57,7 @@ def _compressai_timing(model, pixels):
         net = compressai_factorized_prior(model.network.config, model.network.state_dict())
         _CACHE[model.id] = net
     h, w = pixels.shape[:2]
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
+    x = to_tensor(pixels)
     x = F.pad(x, (0, -w % STRIDE, 0, -h % STRIDE), mode="replicate")
     with torch.no_grad():
         t0 = time.perf_counter()

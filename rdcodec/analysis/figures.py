@@ -56,8 +56,7 @@ def isometry_figure(report: IsometryReport) -> bytes:
 
 
 def save_png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
+    """PNG bytes of an H×W×3 uint8 grid (:func:`rdcodec.image_io.encode_png`)."""
+    from rdcodec.image_io import encode_png
 
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG")
-    return buf.getvalue()
+    return encode_png(pixels)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from rdcodec.distortion import distortion
+from rdcodec.image_tensor import to_pixels, to_tensor
 
 SIGMA2 = 1.0 / 12.0
 
@@ -73,8 +74,7 @@ def _images_tensor(images) -> torch.Tensor:
     """A float64 batch in [0, 1] from a tensor or a list of H×W×3 uint8 arrays (same size)."""
     if isinstance(images, torch.Tensor):
         return images.double()
-    arrays = [np.asarray(im) for im in images]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).double() / 255.0
+    return to_tensor(np.stack([np.asarray(im) for im in images]), torch.float64)
 
 
 def predicted_d_prime(lambda2: float) -> float:
@@ -259,7 +259,6 @@ def traverse(model, image, channels: list[int] | None = None, span: float = 2.0,
         for t in np.linspace(-span, span, steps):
             moved = z.clone()
             moved[:, c] += t * std.get(c, 0.0)
-            out = m.decode_latent(moved).clamp(0, 1)[0]
-            tiles.append((out.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+            tiles.append(to_pixels(m.decode_latent(moved)[:1]))
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)

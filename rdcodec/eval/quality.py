@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
+from rdcodec.image_tensor import to_tensor
+
 MS_SSIM_MIN_SIDE = 161
 
 
@@ -24,7 +26,7 @@ class Quality(NamedTuple):
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(pixels, dtype=np.float64)).permute(2, 0, 1)[None]
+    return to_tensor(pixels, torch.float64, unit_range=False)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -134,6 +134,7 @@ def load_faces(folder, limit: int | None = None, crop: int = 70, size: int = 64)
     from PIL import Image
 
     from rdcodec.image_io import list_images
+    from rdcodec.image_tensor import to_tensor
 
     out = []
     for path in list_images(folder)[:limit]:
@@ -143,7 +144,7 @@ def load_faces(folder, limit: int | None = None, crop: int = 70, size: int = 64)
             left, top = (w - crop) // 2, (h - crop) // 2
             face = im.crop((left, top, left + crop, top + crop)).resize((size, size), Image.BICUBIC)
             out.append(np.asarray(face, dtype=np.uint8))
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
+    return to_tensor(np.stack(out))
 
 
 def reconstruction_ssim(model: nn.Module, x: torch.Tensor, batch: int = 256) -> float:

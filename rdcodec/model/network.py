@@ -32,10 +32,12 @@ with warnings.catch_warnings():
     from compressai.entropy_models import EntropyBottleneck
     from compressai.layers import GDN
 
+from rdcodec.format.container import LATENT_STRIDE
+
 __all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
 
 #: Total down-sampling factor of the analysis transform (four stride-2 convolutions).
-STRIDE = 16
+STRIDE = LATENT_STRIDE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from rdcodec.distortion import distortion
+from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import RDAutoencoder
 from rdcodec.train.checkpoint import load_checkpoint
 from rdcodec.train.config import TrainConfig
@@ -182,8 +183,7 @@ class CodecTask:
             self.sampler.rng = np.random.default_rng([config.seed, self.rank, step])
         if config.val_dir and self.is_main:
             for im in load_images([config.val_dir])[: config.val_images]:
-                crop = np.ascontiguousarray(center_crop(im, config.val_crop))
-                self.val_images.append(torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255).to(self.device))
+                self.val_images.append(to_tensor(center_crop(im, config.val_crop)).to(self.device))
         if self.is_main:
             print(f"loaded {len(self.sampler.images)} training images in {time.time() - t0:.1f}s", file=sys.stderr)
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from rdcodec.image_io import list_images, read_rgb_array
+from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import STRIDE
 
 
@@ -62,7 +63,7 @@ class CropSampler:
             if self.rng.random() < 0.5:
                 patch = patch[::-1]
             out[i] = patch
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+        return to_tensor(out)
 
 
 def load_images(dirs: list[str]) -> list[np.ndarray]:
