@@ -88,6 +88,18 @@ def test_evaluate_counts():
     assert result.precision == pytest.approx(0.5) and result.recall == 1.0 and result.f1 == pytest.approx(2 / 3)
 
 
+def test_evaluate_edge_cases():
+    from rdcodec.density.datasets import evaluate
+
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.7, 0.6, 0.5])
+    labels = np.array([0, 1, 0, 1, 1, 0, 0, 1])
+    result = evaluate(scores, labels, 0.375)  # flags 0.9, 0.8, 0.7 (above the 0.625 quantile 0.6375): TP 2, FP 1, FN 2
+    assert result.precision == pytest.approx(2 / 3) and result.recall == pytest.approx(0.5) and result.f1 == pytest.approx(4 / 7)
+    assert evaluate(scores, labels, 0.0) == (0.0, 0.0, 0.0)  # nothing flagged: precision 0, not a division by zero
+    assert evaluate(scores, np.zeros(8, dtype=int), 0.5) == (0.0, 0.0, 0.0)  # no anomalies
+    assert evaluate(np.ones(8), labels, 0.5) == (0.0, 0.0, 0.0)  # all scores tied: none above the threshold
+
+
 def test_f1_upper_bound_holds_for_another_threshold_and_is_reached():
     from rdcodec.density.datasets import evaluate, f1_upper_bound, flagged_count
 
@@ -252,6 +264,20 @@ def test_em_refinement_revives_a_dead_component():
     np.testing.assert_allclose(np.sort(refined.phi.numpy()), [1 / 3] * 3, atol=0.02)
     found = sorted(map(tuple, refined.mu.numpy().round()))
     assert found == sorted(map(tuple, centres))
+
+
+def test_em_refinement_of_one_component_is_the_sample_statistics():
+    from rdcodec.density import refine_em
+
+    rng = np.random.default_rng(6)
+    z = torch.tensor(rng.normal(size=(200, 3)) @ rng.normal(size=(3, 3)) + 2.0, dtype=torch.float32)
+    start = Mixture(torch.ones(1), torch.zeros(1, 3), torch.eye(3)[None])
+    refined = refine_em(z, start, steps=1, restarts=0, jitter=1e-3)  # the start's run only: one E- and M-step
+    assert isinstance(refined, Mixture) and all(t.dtype == torch.float64 for t in refined)
+    data = z.double().numpy()
+    np.testing.assert_allclose(refined.phi.numpy(), [1.0])
+    np.testing.assert_allclose(refined.mu[0].numpy(), data.mean(0), atol=1e-12)
+    np.testing.assert_allclose(refined.sigma[0].numpy(), np.cov(data.T, bias=True) + 1e-3 * np.eye(3), atol=1e-12)
 
 
 def test_em_refinement_never_lowers_the_likelihood():

@@ -25,8 +25,33 @@ def test_bd_rate_of_a_scaled_curve():
     assert bd_rate([r * 1.5 for r in rates], quality, rates, quality) == pytest.approx(50.0, abs=1e-6)
 
 
+def test_bd_rate_of_log_linear_curves_over_their_common_interval():
+    # log2 R is linear in quality, which PCHIP reproduces: the BD-rate is exact
+    quality = [30.0, 32.0, 34.0, 36.0]
+    anchor = [0.1 * 2 ** ((q - 30) / 2) for q in quality]
+    test = [0.1 * 2 ** ((q - 30) / 3) for q in quality]  # log2 ratio −(q − 30)/6, mean −1/2 on [30, 36]
+    assert bd_rate(test, quality, anchor, quality) == pytest.approx((2**-0.5 - 1) * 100, abs=1e-9)
+    shifted = [q + 4 for q in quality]  # test covers [34, 40]: only [34, 36] is common, mean log2 ratio −5/6
+    assert bd_rate([0.1 * 2 ** ((q - 30) / 3) for q in shifted], shifted, anchor, quality) == pytest.approx((2 ** (-5 / 6) - 1) * 100, abs=1e-9)
+    two = bd_rate(test[1:3], quality[1:3], anchor[1:3], quality[1:3])  # two points: a straight line, mean log2 ratio −1/2 on [32, 34]
+    assert two == pytest.approx((2**-0.5 - 1) * 100, abs=1e-9)
+
+
+def test_bd_rate_cleans_its_points():
+    rates, quality = [0.1, 0.2, 0.4, 0.8], [28.0, 30.5, 33.0, 35.2]
+    anchor = ([0.12, 0.25, 0.45, 0.9], [27.5, 30.0, 33.5, 36.0])
+    clean = bd_rate(rates, quality, *anchor)
+    # unsorted, a repeated quality (the lower rate is kept), a perfect score (∞ dB) and a zero rate are all dropped or reordered
+    messy = bd_rate([0.8, 0.1, 0.4, 0.5, 0.2, 0.6, 0.0], [35.2, 28.0, 33.0, 33.0, 30.5, math.inf, 31.0], *anchor)
+    assert messy == pytest.approx(clean, abs=1e-12) and clean < 0
+    assert bd_rate([0.2, 0.1], [30.0, 31.0], *anchor) is not None  # rate falling with quality is still a curve
+    assert bd_rate([0.1, 0.2], [30.0, 30.0], *anchor) is None  # one distinct quality is too few points
+    assert bd_rate([0.1], [30.0], *anchor) is None
+
+
 def test_bd_rate_without_overlap_is_none():
     assert bd_rate([0.1, 0.2], [10, 11], [0.1, 0.2], [20, 21]) is None
+    assert bd_rate([0.1, 0.2], [10, 11], [0.1, 0.2], [11, 21]) is None  # touching at one quality
     assert to_db(0.9) == pytest.approx(10.0)
     assert math.isinf(to_db(1.0))
 

@@ -89,14 +89,19 @@ def split(x: np.ndarray, y: np.ndarray, seed: int) -> Split:
 
 
 def evaluate(scores: np.ndarray, labels: np.ndarray, anomaly_ratio: float) -> Scores:
-    """Flag the top ``anomaly_ratio`` share of scores; precision, recall, F1 against labels."""
+    """Flag the top ``anomaly_ratio`` share of scores; precision, recall, F1 against labels.
+
+    Flagged are the scores above the ``1 − anomaly_ratio`` quantile (NumPy's linear rule, so
+    tied scores at the threshold stay unflagged); precision, recall and F1 of the flags for the
+    anomaly class (label 1) are scikit-learn's ``precision_recall_fscore_support`` (binary,
+    ``zero_division=0``: no flags give precision 0, no anomalies recall 0).
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
     threshold = np.quantile(scores, 1.0 - anomaly_ratio)
-    flagged = scores > threshold
-    tp = int((flagged & (labels == 1)).sum())
-    precision = tp / max(int(flagged.sum()), 1)
-    recall = tp / max(int((labels == 1).sum()), 1)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return Scores(precision, recall, f1)
+    flagged = (np.asarray(scores) > threshold).astype(int)
+    precision, recall, f1, _ = precision_recall_fscore_support(np.asarray(labels), flagged, average="binary", pos_label=1, zero_division=0)
+    return Scores(float(precision), float(recall), float(f1))
 
 
 def flagged_count(n: int, anomaly_ratio: float) -> int:

@@ -11,17 +11,20 @@ R is computed with Cholesky factors and log-sum-exp, so it stays finite for tigh
 and far-away points; the jitter keeps every Σ_k positive definite, and more is added (only)
 when a batch's covariance is singular to float precision.
 
-:func:`refine_em` is not in the paper: expectation–maximisation on a fixed set of latents,
-started from the estimation network's mixture and from k-means++ seeds, keeping the most
-likely result. The estimation network can leave a component dead (φ_k ≈ 0) or merge two
-clusters into one; EM on the final latents repairs that without touching the autoencoder.
+:func:`refine_em` is not in the paper: expectation–maximisation on a fixed set of latents
+(scikit-learn's ``GaussianMixture``), started from the estimation network's mixture and from
+k-means++ seeds, keeping the most likely result. The estimation network can leave a component
+dead (φ_k ≈ 0) or merge two clusters into one; EM on the final latents repairs that without
+touching the autoencoder.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -77,39 +80,49 @@ def energy(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
     return -torch.logsumexp(log_components(z, mixture), dim=1)
 
 
-def _em(z: torch.Tensor, mixture: Mixture, steps: int, jitter: float) -> tuple[Mixture, float]:
-    for _ in range(steps):
-        gamma = torch.softmax(log_components(z, mixture), dim=1)  # E-step: responsibilities
-        mixture = mixture_from_memberships(z, gamma, jitter)  # M-step: eq. 19 with γ = posterior
-    return mixture, float(energy(z, mixture).mean())
-
-
-def _kmeans_pp_memberships(z: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """Hard memberships to k-means++ seeds (one-hot [L, K])."""
-    centres = [z[torch.randint(len(z), (1,), generator=generator)].squeeze(0)]
-    for _ in range(1, k):
-        dist = torch.cdist(z, torch.stack(centres)).min(dim=1).values ** 2
-        if not float(dist.sum()) > 0:  # every point is already a centre
-            dist = torch.ones_like(dist)
-        centres.append(z[torch.multinomial(dist / dist.sum(), 1, generator=generator)].squeeze(0))
-    nearest = torch.cdist(z, torch.stack(centres)).argmin(dim=1)
-    return torch.nn.functional.one_hot(nearest, k).to(z.dtype)
-
-
 def refine_em(z: torch.Tensor, mixture: Mixture, *, steps: int = 100, restarts: int = 4, jitter: float = 1e-6, seed: int = 0) -> Mixture:
     """The most likely of EM runs on z from ``mixture`` and from ``restarts`` k-means++ seeds.
 
-    Every run does ``steps`` EM iterations; the result has mean R(z) no higher than the start's.
+    Each run is scikit-learn's ``GaussianMixture`` (full covariances, ``reg_covar=jitter``,
+    the jitter of eq. 19) doing exactly ``steps`` EM iterations (``max_iter=steps, tol=0``,
+    so its convergence warning is expected and silenced): one started from ``mixture``
+    (``weights_init``, ``means_init``, ``precisions_init``), then ``restarts`` with
+    ``init_params="k-means++"`` drawn from one random state seeded with ``seed``. The most
+    likely run by mean R(z) is returned, as float64 tensors on z's device; a run that fails
+    (a component emptied out, a covariance not positive definite) is skipped, and none that
+    is less likely than ``mixture`` is returned: the result has mean R(z) no higher than the
+    start's.
     """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
     z = z.double()
     start = Mixture(*(t.double() for t in mixture))
     best, best_energy = start, float(energy(z, start).mean())
-    generator = torch.Generator().manual_seed(seed)
-    inits = [start] + [mixture_from_memberships(z, _kmeans_pp_memberships(z, len(start.phi), generator), jitter) for _ in range(restarts)]
-    for init in inits:
+    x = z.detach().cpu().numpy()
+    precisions = torch.cholesky_inverse(safe_cholesky(start.sigma)).cpu().numpy()
+    phi = start.phi.clamp_min(1e-12)  # as log_components reads φ
+    from_start = {
+        "init_params": "random_from_data",  # its memberships are overridden by the three *_init below
+        "weights_init": (phi / phi.sum()).cpu().numpy(),
+        "means_init": start.mu.cpu().numpy(),
+        "precisions_init": 0.5 * (precisions + precisions.transpose(0, 2, 1)),
+        "random_state": seed,
+    }
+    random_state = np.random.RandomState(seed)
+    runs = [from_start] + [{"init_params": "k-means++", "random_state": random_state}] * restarts
+    for run in runs:
+        gmm = GaussianMixture(len(start.phi), covariance_type="full", reg_covar=jitter, max_iter=steps, tol=0.0, **run)
         try:
-            candidate, value = _em(z, init, steps, jitter)
-        except FloatingPointError:  # a component emptied out; keep the other runs
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm.fit(x)
+        except ValueError:  # a component emptied out, or a starting covariance is not positive definite
+            continue
+        candidate = Mixture(*(torch.as_tensor(a, dtype=torch.float64, device=z.device) for a in (gmm.weights_, gmm.means_, gmm.covariances_)))
+        try:
+            value = float(energy(z, candidate).mean())
+        except FloatingPointError:
             continue
         if value < best_energy:  # False for NaN
             best, best_energy = candidate, value

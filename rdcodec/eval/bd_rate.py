@@ -2,13 +2,22 @@
 
 The quality axis is in dB-like units where higher is better: PSNR as is, and for SSIM-type
 scores ``−10·log10(1 − score)`` (:func:`to_db`). Each curve's log-rate is interpolated as a
-function of quality with a monotone piecewise-cubic (PCHIP) interpolant, the modern form of
-Bjøntegaard's cubic fit that does not overshoot on uneven points, and integrated over the
-quality interval both curves cover::
+function of quality and integrated over the quality interval both curves cover::
 
     BD-rate = exp( (∫ log R_test − ∫ log R_anchor) / (q_high − q_low) ) − 1      (in %)
 
 Negative means the test curve needs fewer bits than the anchor for the same quality.
+
+The integral is the ``bjontegaard`` package's (FAU-LMS, ``bjontegaard.bd_rate``) with
+``method="pchip"``: a monotone piecewise-cubic (PCHIP, SciPy's ``PchipInterpolator``)
+interpolant, the modern form of Bjøntegaard's cubic fit that does not overshoot on uneven
+points (two points: a straight line). Before the points go to the package they are cleaned
+here, because its interpolant needs a strictly increasing quality: points with a
+non-positive or non-finite rate or a non-finite quality (a perfect SSIM in dB) are dropped,
+the rest sorted by quality, and of points with equal quality only the lowest-rate one kept.
+A curve left with fewer than two points, or two curves whose quality intervals do not
+overlap, have no BD-rate (``None``); a partial overlap is integrated over its common part
+without the package's low-overlap warning.
 """
 
 from __future__ import annotations
@@ -23,36 +32,26 @@ def to_db(score: float) -> float:
     return math.inf if score >= 1 else -10.0 * math.log10(1.0 - score)
 
 
-def _monotone(rates, qualities):
-    """Points sorted by quality, keeping a strictly increasing quality and finite values."""
-    pts = sorted((q, math.log(r)) for r, q in zip(rates, qualities) if r > 0 and math.isfinite(q) and math.isfinite(r))
-    xs, ys = [], []
-    for q, lr in pts:
-        if xs and q <= xs[-1]:
+def _monotone(rates, qualities) -> tuple[np.ndarray, np.ndarray]:
+    """(rates, qualities) sorted by quality, keeping a strictly increasing quality and finite values."""
+    pts = sorted((q, r) for r, q in zip(rates, qualities) if r > 0 and math.isfinite(q) and math.isfinite(r))
+    qs, rs = [], []
+    for q, r in pts:
+        if qs and q <= qs[-1]:
             continue
-        xs.append(q)
-        ys.append(lr)
-    return np.array(xs), np.array(ys)
-
-
-def _integral(xs, ys, low, high):
-    if len(xs) == 2:
-        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-        f = lambda x: ys[0] * x + 0.5 * slope * (x - xs[0]) ** 2  # noqa: E731
-        return f(high) - f(low)
-    from scipy.interpolate import PchipInterpolator
-
-    return float(PchipInterpolator(xs, ys).integrate(low, high))
+        qs.append(q)
+        rs.append(r)
+    return np.array(rs, dtype=float), np.array(qs, dtype=float)
 
 
 def bd_rate(test_rates, test_quality, anchor_rates, anchor_quality) -> float | None:
     """BD-rate of the test curve against the anchor in percent; ``None`` without overlap."""
-    tx, ty = _monotone(test_rates, test_quality)
-    ax, ay = _monotone(anchor_rates, anchor_quality)
-    if len(tx) < 2 or len(ax) < 2:
+    tr, tq = _monotone(test_rates, test_quality)
+    ar, aq = _monotone(anchor_rates, anchor_quality)
+    if len(tq) < 2 or len(aq) < 2:
         return None
-    low, high = max(tx[0], ax[0]), min(tx[-1], ax[-1])
-    if not high > low:
+    if not min(tq[-1], aq[-1]) > max(tq[0], aq[0]):
         return None
-    diff = (_integral(tx, ty, low, high) - _integral(ax, ay, low, high)) / (high - low)
-    return (math.exp(diff) - 1.0) * 100.0
+    import bjontegaard  # imports matplotlib.pyplot: only when a BD-rate is computed
+
+    return float(bjontegaard.bd_rate(ar, aq, tr, tq, method="pchip", require_matching_points=False, min_overlap=0.0))
