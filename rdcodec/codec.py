@@ -27,14 +27,11 @@ from rdcodec.format import container
 from rdcodec.format import entropy
 from rdcodec.format.container import ContainerError, Header
 from rdcodec.format.entropy import FrozenTables
+from rdcodec.format.errors import CodecError
 from rdcodec.image_io import LoadedImage, read_image
 from rdcodec.image_tensor import to_pixels, to_tensor
 from rdcodec.model.network import STRIDE, NetworkConfig, RDAutoencoder
 from rdcodec.zoo.registry import ModelEntry, ModelNotFoundError, Registry
-
-
-class CodecError(ValueError):
-    """The stream cannot be decoded with the available models."""
 
 
 class Model(NamedTuple):

@@ -26,6 +26,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from rdcodec.format.errors import CodecError
+
 MAGIC = b"\x89RDC"
 FORMAT_VERSION = 1
 #: Stride of the network: the latent grid is ceil(size / LATENT_STRIDE).
@@ -39,7 +41,7 @@ _FIXED = struct.Struct("<IIHIII")  # width, height, channels, latent h, latent w
 _CRC = struct.Struct("<I")
 
 
-class ContainerError(ValueError):
+class ContainerError(CodecError):
     """A file that is not a valid ``.rdc`` stream this reader can decode."""
 
 

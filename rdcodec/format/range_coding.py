@@ -20,10 +20,11 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
+from rdcodec.format.errors import CodecError
 from rdcodec.format.tables import ESCAPE_CHUNK_BITS, ESCAPE_LENGTH_ALPHABET, TOTAL, FrozenTables
 
 
-class EntropyDecodeError(ValueError):
+class EntropyDecodeError(CodecError):
     """The payload does not decode to the declared number of symbols."""
 
 
@@ -119,8 +120,14 @@ def decode(payload: bytes, tables: FrozenTables, n: int) -> np.ndarray:
                 size = min(ESCAPE_CHUNK_BITS, nbits - k)
                 u |= int(decoder.decode(_uniform(1 << size))) << k
             out[c, i] = _unzigzag(u)
-    except (RuntimeError, ValueError) as exc:
-        raise EntropyDecodeError(f"entropy decoding failed: {exc}") from None
+    except (RuntimeError, ValueError, AssertionError, OverflowError) as exc:  # constriction on words it cannot parse
+        raise EntropyDecodeError(f"payload is damaged: entropy decoding failed ({type(exc).__name__})") from None
     if np.abs(out).max(initial=0) > np.iinfo(np.int32).max:
-        raise EntropyDecodeError("decoded symbol out of range")
-    return out.astype(np.int32)
+        raise EntropyDecodeError("payload is damaged: a decoded symbol is out of range")
+    symbols = out.astype(np.int32)
+    # The range decoder cannot tell where its data ends (it reads past the end as if more words
+    # followed). A stream is accepted only if it is exactly the encoding of what it decodes to:
+    # a truncated, padded or altered payload is refused instead of decoding silently wrong.
+    if encode(symbols, tables).payload != bytes(payload):
+        raise EntropyDecodeError("payload is damaged: it is not the exact encoding of the symbols it decodes to (truncated, padded or altered)")
+    return symbols
