@@ -70,3 +70,26 @@ def test_the_genuine_payload_still_decodes(golden):
     model, parsed = golden
     decoded = codec.decode_stream(_repacked(parsed, parsed.payload), model)
     assert decoded.pixels.shape == (parsed.header.height, parsed.header.width, 3)
+
+
+def test_a_huge_declared_size_with_an_empty_payload_is_refused_before_allocating(golden):
+    """The 71-byte bomb: a header declaring 16384 × 16384 pixels and no payload."""
+    import tracemalloc
+
+    model, parsed = golden
+    header = dataclasses.replace(parsed.header, width=16384, height=16384, latent_height=1024, latent_width=1024, payload_length=0)
+    data = pack(header, b"")
+    tracemalloc.start()
+    with pytest.raises(CodecError, match="cannot hold"):
+        codec.decode_stream(data, model)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20  # refused without allocating the latent (it would be over 1 GB)
+
+
+def test_minimum_bits_bounds_every_real_stream(golden):
+    from rdcodec.format.range_coding import minimum_bits
+
+    model, parsed = golden
+    n = parsed.header.latent_height * parsed.header.latent_width
+    assert minimum_bits(model.tables, n) <= 8 * len(parsed.payload)

@@ -99,10 +99,30 @@ def encode(symbols: np.ndarray, tables: FrozenTables) -> CodedSymbols:
     return CodedSymbols(payload, estimate_bits(symbols, tables), int(escaped.sum()))
 
 
+def minimum_bits(tables: FrozenTables, n: int) -> float:
+    """The fewest bits any ``n`` positions can cost: every symbol at its channel's most likely index."""
+    best = np.array([tables.row(c).max() for c in range(tables.channels)], dtype=np.float64) / TOTAL
+    return float(n * -np.log2(best).sum())
+
+
+#: Bits the range coder may write beyond the information content: its final state (two words).
+CODER_SLACK_BITS = 64
+
+
 def decode(payload: bytes, tables: FrozenTables, n: int) -> np.ndarray:
-    """Inverse of :func:`encode`: int32 symbols [C, n]."""
+    """Inverse of :func:`encode`: int32 symbols [C, n].
+
+    Refused before any allocation when the payload is too short to hold ``n`` positions even if
+    every symbol were its channel's most likely one (a header cannot ask for a huge latent with
+    an empty payload); after decoding, refused unless the payload is exactly the encoding of the
+    decoded symbols.
+    """
     if len(payload) % 4:
         raise EntropyDecodeError("payload length is not a multiple of 4 bytes")
+    if minimum_bits(tables, n) > 8 * len(payload) + CODER_SLACK_BITS:
+        raise EntropyDecodeError(
+            f"payload is damaged: {len(payload)} bytes cannot hold the {n} latent positions the header declares"
+        )
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
     out = np.empty((tables.channels, n), dtype=np.int64)
