@@ -8,9 +8,10 @@ What is converted, and how (each conversion adds one note for the user):
   not composited onto a background, and the decoded image is opaque RGB;
 * CMYK / YCbCr / LAB → RGB with Pillow's conversion;
 * 16-bit and 32-bit integer or float inputs → 8 bits (16-bit values are divided by 257,
-  rounded; 32-bit modes are clipped to 0…255 as Pillow converts them).
+  rounded — 16-bit colour PNGs, which Pillow would truncate, are decoded at full depth with
+  pypng; 32-bit modes are clipped to 0…255 as Pillow converts them).
 
-Only the first frame of animated or multi-page files is read.
+Only the first frame of animated or multi-page files is read, with a note.
 """
 
 from __future__ import annotations
@@ -71,6 +72,27 @@ def _to_rgb(im: Image.Image) -> LoadedImage:
     return LoadedImage(np.asarray(im, dtype=np.uint8).copy(), tuple(notes))
 
 
+def _is_png16_colour(handle) -> bool:
+    """A 16-bit RGB or RGBA PNG (IHDR bit depth 16, colour type 2 or 6), which Pillow truncates to 8 bits."""
+    handle.seek(24)
+    depth, colour = handle.read(2)[:2] or (0, 0)
+    return depth == 16 and colour in (2, 6)
+
+
+def _read_png16(handle) -> LoadedImage:
+    """A 16-bit colour PNG decoded with pypng at full depth, then ÷ 257 rounded to 8 bits."""
+    import png
+
+    handle.seek(0)
+    width, height, rows, info = png.Reader(file=handle).asDirect()
+    arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, info["planes"])
+    notes = ["16-bit input reduced to 8 bits"]
+    if info["planes"] == 4:
+        notes.append("alpha channel dropped (colour kept as stored, not composited)")
+    rgb = np.clip(np.round(arr[:, :, :3].astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    return LoadedImage(np.ascontiguousarray(rgb), tuple(notes))
+
+
 def read_image(source: str | Path | bytes, max_pixels: int | None = None) -> LoadedImage:
     """Decode an image file (path or bytes) to RGB uint8, noting conversions.
 
@@ -86,9 +108,13 @@ def read_image(source: str | Path | bytes, max_pixels: int | None = None) -> Loa
                 w, h = im.size
                 if max_pixels is not None and w * h > max_pixels:
                     raise ImageReadError(f"image is {w}×{h} = {w * h} pixels, over the limit of {max_pixels}")
+                frames = getattr(im, "n_frames", 1)
                 im.seek(0)
                 im.load()
-                return _to_rgb(im)
+                loaded = _read_png16(handle) if im.format == "PNG" and _is_png16_colour(handle) else _to_rgb(im)
+                if frames > 1:
+                    loaded = loaded._replace(notes=loaded.notes + (f"only the first of {frames} frames is coded",))
+                return loaded
         except ImageReadError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
