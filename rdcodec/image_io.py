@@ -93,21 +93,23 @@ def _read_png16(handle) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(rgb), tuple(notes))
 
 
-def read_image(source: str | Path | bytes, max_pixels: int | None = None) -> LoadedImage:
+def read_image(source: str | Path | bytes, max_pixels: int | None = None, name: str | None = None) -> LoadedImage:
     """Decode an image file (path or bytes) to RGB uint8, noting conversions.
 
-    ``max_pixels`` refuses larger images from their header, before pixels are decoded.
+    ``max_pixels`` refuses larger images from their header, before pixels are decoded;
+    ``name`` is what error messages call the input (default: the path, or "input" for bytes).
     """
+    name = name or ("input" if isinstance(source, (bytes, bytearray)) else str(source))
     try:
         handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
     except OSError as exc:
-        raise ImageReadError(f"cannot open {source}: {exc.strerror or exc}") from None
+        raise ImageReadError(f"cannot open {name}: {exc.strerror or exc}") from None
     with handle:
         try:
             with Image.open(handle) as im:
                 w, h = im.size
                 if max_pixels is not None and w * h > max_pixels:
-                    raise ImageReadError(f"image is {w}×{h} = {w * h} pixels, over the limit of {max_pixels}")
+                    raise ImageReadError(f"{name}: image is {w}×{h} = {w * h} pixels, over the limit of {max_pixels}")
                 frames = getattr(im, "n_frames", 1)
                 im.seek(0)
                 im.load()
@@ -117,8 +119,9 @@ def read_image(source: str | Path | bytes, max_pixels: int | None = None) -> Loa
                 return loaded
         except ImageReadError:
             raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            name = "input" if isinstance(source, (bytes, bytearray)) else str(source)
+        except UnidentifiedImageError:
+            raise ImageReadError(f"{name} is not a readable image (not a format Pillow recognises)") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise ImageReadError(f"{name} is not a readable image ({exc})") from None
 
 

@@ -20,10 +20,35 @@ Data flow::
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.distortion import distortion
+from rdcodec.distortion import METRICS, distortion
+
+
+class SearchError(ValueError):
+    """The search cannot run with these arguments (one line, says which)."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_arguments(iterations, step, metric, lambda1, lr, check_every) -> None:
+    if not isinstance(iterations, numbers.Integral) or isinstance(iterations, bool) or iterations < 0:
+        raise SearchError(f"the search's iterations must be a non-negative integer, not {iterations!r}")
+    if not isinstance(check_every, numbers.Integral) or isinstance(check_every, bool) or check_every < 1:
+        raise SearchError(f"check_every must be a positive integer, not {check_every!r}")
+    if metric not in METRICS:
+        raise SearchError(f"unknown metric {metric!r} for the search (known: {', '.join(METRICS)})")
+    if not _is_number(lambda1) or lambda1 < 0:
+        raise SearchError(f"lambda1 must be a non-negative number, not {lambda1!r}")
+    for name, value in (("step", step), ("lr", lr)):
+        if not _is_number(value) or value <= 0:
+            raise SearchError(f"{name} must be a positive number, not {value!r}")
 
 
 def search_symbols(
@@ -48,7 +73,11 @@ def search_symbols(
     ``bf16`` runs the decoder of the gradient steps under bfloat16 autocast (about twice as fast
     on CPUs with bf16 units); the best iterate is always chosen by the float32 objective,
     evaluated every ``check_every`` steps and at the last.
+
+    Arguments out of range (negative ``iterations``, an unknown ``metric``, a step Δ ≤ 0, …)
+    raise :class:`SearchError` before anything is computed.
     """
+    _check_arguments(iterations, step, metric, lambda1, lr, check_every)
     pixels = x.shape[-1] * x.shape[-2]
     with torch.no_grad():
         v0 = (network.encode_latent(x) - medians.view(1, -1, 1, 1)) / step

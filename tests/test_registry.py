@@ -22,8 +22,8 @@ def test_find_by_id_name_default_and_quality(tmp_path):
     assert reg.find("a").id == "a"
     with pytest.raises(ModelNotFoundError, match="available: a, b"):
         reg.find("c")
-    with pytest.raises(ModelNotFoundError, match="quality"):
-        reg.find_quality(3)
+    with pytest.raises(ModelNotFoundError, match="ladder is installed"):
+        reg.find_quality(3)  # no entry has a quality: no ladder at all
 
 
 def test_empty_and_missing_files(tmp_path):

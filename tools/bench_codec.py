@@ -26,23 +26,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-@dataclasses.dataclass
-class ImageRecord:
-    image: str
-    width: int
-    height: int
-    bytes: int
-    bpp: float
-    estimated_bpp: float
-    psnr: float
-    ssim: float
-    ms_ssim: float
-    encode_s: float
-    decode_s: float
-    symbols_exact: bool
-    compressai_encode_s: float | None = None
-    compressai_decode_s: float | None = None
-    compressai_bpp: float | None = None
+def _record_type():
+    from rdcodec.eval.rd_curve import ImageScore
+
+    @dataclasses.dataclass
+    class ImageRecord(ImageScore):
+        """rd-curve's per-image score, with the image size, timings and the exactness check."""
+
+        width: int = 0
+        height: int = 0
+        encode_s: float = 0.0
+        decode_s: float = 0.0
+        symbols_exact: bool = False
+        compressai_encode_s: float | None = None
+        compressai_decode_s: float | None = None
+        compressai_bpp: float | None = None
+
+    return ImageRecord
 
 
 def _compressai_timing(model, pixels):
@@ -80,40 +80,26 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
 
     from rdcodec.format import entropy
     from rdcodec.format.container import unpack
+    from rdcodec.eval.rd_curve import code_image
     from rdcodec.image_io import list_images, read_image
-    from rdcodec.eval.quality import measure
 
     model = codec.load_model(model_name)
     paths = list_images(folder)[:limit]
     if not paths:
         raise SystemExit(f"no images in {folder}")
+    ImageRecord = _record_type()
     records = []
     for i, path in enumerate(paths):
-        pixels = read_image(path).pixels
-        t0 = time.perf_counter()
-        result = codec.encode_image(pixels, model, search)
-        t1 = time.perf_counter()
-        decoded = codec.decode_stream(result.data, model)
-        t2 = time.perf_counter()
+        loaded = read_image(path)
+        pixels = loaded.pixels
+        coded = code_image(model, path.name, loaded, search)
+        result = coded.encoded
         parsed = unpack(result.data)
         symbols = result.symbols if search else codec.latent_symbols(model, pixels)
         c, h, w = symbols.shape
         exact = bool(np.array_equal(entropy.decode(parsed.payload, model.tables, h * w).reshape(c, h, w), symbols))
-        q = measure(pixels, decoded.pixels)
-        rec = ImageRecord(
-            image=path.name,
-            width=result.width,
-            height=result.height,
-            bytes=len(result.data),
-            bpp=result.bits_per_pixel,
-            estimated_bpp=result.estimated_bpp,
-            psnr=q.psnr,
-            ssim=q.ssim,
-            ms_ssim=q.ms_ssim,
-            encode_s=t1 - t0,
-            decode_s=t2 - t1,
-            symbols_exact=exact,
-        )
+        rec = ImageRecord(**dataclasses.asdict(coded.score), width=result.width, height=result.height,
+                          encode_s=coded.encode_s, decode_s=coded.decode_s, symbols_exact=exact)
         if compare:
             rec.compressai_encode_s, rec.compressai_decode_s, rec.compressai_bpp = _compressai_timing(model, pixels)
         records.append(rec)
@@ -165,8 +151,10 @@ def main(argv=None) -> int:
     report = bench(args.folder, args.model, args.limit, not args.no_compressai, args.search)
     text = json.dumps(report, indent=2)
     if args.output:
+        from rdcodec import atomic_file
+
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+        atomic_file.write_text(args.output, text + "\n")
     else:
         print(text)
     if args.update_manifest:

@@ -46,12 +46,17 @@ def main(argv=None) -> int:
     p.add_argument("tests", type=Path, nargs="+")
     p.add_argument("-o", "--output", type=Path, default=None)
     args = p.parse_args(argv)
-    anchor = json.loads(args.anchor.read_text())
-    for report in [anchor] + [json.loads(t.read_text()) for t in args.tests]:
-        if "ssim" not in report["sweep"][0]:
-            print(f"compare_sweeps: error: {report['checkpoint']}: sweep without quality (run step_sweep.py with --quality)", file=sys.stderr)
+    reports = []
+    for path in [args.anchor, *args.tests]:
+        try:
+            report = json.loads(path.read_text())
+            if "ssim" not in report["sweep"][0]:
+                raise ValueError("a sweep without quality (run step_sweep.py with --quality)")
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            print(f"compare_sweeps: error: {path}: {exc.strerror if isinstance(exc, OSError) else exc if isinstance(exc, ValueError) else 'not a step_sweep.py report'}", file=sys.stderr)
             return 2
-    results = [compare(anchor, json.loads(t.read_text())) for t in args.tests]
+        reports.append(report)
+    results = [compare(reports[0], report) for report in reports[1:]]
     text = json.dumps({"schema": "rdcodec.sweep-comparison/1", "comparisons": results}, indent=2) + "\n"
     if args.output:
         from rdcodec import atomic_file

@@ -1,32 +1,44 @@
-"""``rdcodec analyze``: latent energy, isometry and traversal figures for a model."""
+"""``rdcodec analyze``: latent energy, isometry and traversal figures for a model.
+
+The four outputs (``analysis.json`` and three PNG figures) are computed in full first, then
+written together through :mod:`rdcodec.atomic_file`: a failure writes none of them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import click
 
-from rdcodec.cli.files import CommandError, expand_images, fail, note
+from rdcodec.cli.files import CommandError, expand_images, fail, note, open_registry
+from rdcodec.distortion import METRICS
+from rdcodec.format.container import LATENT_STRIDE
+
+#: the files one analysis writes into its output directory
+OUTPUT_FILES = ("analysis.json", "energy.png", "isometry.png", "traversal.png")
+#: pytorch-msssim's MS-SSIM needs a smaller side over (window 11 − 1) × 2⁴ (four downsamplings)
+MS_SSIM_MIN_SIDE = 160
 
 
 def _load_network(model_name, checkpoint):
     """(network, λ2, metric) from a registered model or a training checkpoint."""
-    import torch
-
     from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
     if checkpoint:
-        if not Path(checkpoint).is_file():
-            raise CommandError(f"{checkpoint}: no such file")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        from rdcodec.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(checkpoint)
+        if state.get("task", "codec") != "codec" or not isinstance(state.get("network"), dict):
+            raise CommandError(f"{checkpoint}: not a codec training checkpoint")
         net = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
         net.load_state_dict(state["model"])
-        objective = state.get("objective", {})
+        objective = state.get("objective") or {}
     else:
         from rdcodec.codec import load_model
 
-        model = load_model(model_name)
+        model = load_model(model_name, open_registry())
         net, objective = model.network, model.entry.objective
     return net.eval(), objective.get("lambda2"), objective.get("metric", "ssim")
 
@@ -47,31 +59,67 @@ def _crops(paths, size):
     return crops
 
 
+def _check_output_dir(out: Path, force: bool) -> None:
+    """Refuse (before any work) a file, or a directory holding an earlier analysis unless ``force``."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out}: not a directory")
+    if not force:
+        for name in OUTPUT_FILES:
+            if (out / name).exists():
+                raise CommandError(f"{out / name} exists (use --force to overwrite)")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise CommandError(f"{parent}: not a directory")
+
+
+def _write_all(out: Path, files: dict[str, bytes]) -> None:
+    """Write every file atomically; the renames happen only once all of them are written."""
+    from rdcodec import atomic_file
+
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            for name, data in files.items():
+                stack.enter_context(atomic_file.replacing(out / name)).write_bytes(data)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty
+        raise
+
+
 @click.command("analyze")
 @click.argument("images", nargs=-1, required=True)
 @click.option("-m", "--model", "model_name", default=None, help="registered model id (default model if omitted)")
-@click.option("--checkpoint", default=None, help="analyze a training checkpoint instead of a registered model")
-@click.option("-o", "--output", required=True, help="output directory for PNG figures and analysis.json")
-@click.option("--metric", default=None, help="mse, ssim or ms-ssim (default: the model's training metric)")
-@click.option("--crop", default=128, show_default=True, help="centre crop analysed per image")
-@click.option("--top", default=9, show_default=True, help="channels (by variance) measured for D'")
-@click.option("--delta", default=0.25, show_default=True, help="latent step δ")
-@click.option("-f", "--force", is_flag=True, help="write into an existing output directory")
+@click.option("--checkpoint", default=None, type=click.Path(dir_okay=False), help="analyze a training checkpoint instead of a registered model")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="output directory for PNG figures and analysis.json")
+@click.option("--metric", type=click.Choice(METRICS), default=None, help="distortion D measured (default: the model's training metric)")
+@click.option("--crop", type=click.IntRange(min=LATENT_STRIDE), default=128, show_default=True, help="centre crop analysed per image")
+@click.option("--top", type=click.IntRange(min=1), default=9, show_default=True, help="channels (by variance) measured for D'")
+@click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True, help="latent step δ")
+@click.option("-f", "--force", is_flag=True, help="overwrite the analysis files of an earlier run in the output directory")
 def analyze_command(images, model_name, checkpoint, output, metric, crop, top, delta, force):
     """Energy compaction, isometry (D'_i, random directions, Jacobian Gram) and traversals."""
     from rdcodec.codec import CodecError
     from rdcodec.image_io import ImageReadError
+    from rdcodec.train.checkpoint import CheckpointError
     from rdcodec.zoo.registry import ModelNotFoundError
 
     out = Path(output)
     try:
-        if out.exists() and not force:
-            raise CommandError(f"{out} exists (use --force to write into it)")
+        _check_output_dir(out, force)
+        if checkpoint and model_name:
+            raise CommandError("give --model or --checkpoint, not both")
         paths = expand_images(images)
         net, lambda2, trained_metric = _load_network(model_name, checkpoint)
         metric = metric or trained_metric
+        if metric not in METRICS:
+            raise CommandError(f"the model's training metric {metric!r} is not one of {', '.join(METRICS)}: give --metric")
+        if metric == "ms-ssim" and crop <= MS_SSIM_MIN_SIDE:
+            raise CommandError(f"ms-ssim needs a crop over {MS_SSIM_MIN_SIDE} pixels (got --crop {crop})")
         crops = _crops(paths, crop)
-    except (CommandError, CodecError, ImageReadError, ModelNotFoundError) as exc:
+    except (CommandError, CheckpointError, CodecError, ImageReadError, ModelNotFoundError) as exc:
         fail(str(exc))
     from rdcodec import analysis
     from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
@@ -80,7 +128,6 @@ def analyze_command(images, model_name, checkpoint, output, metric, crop, top, d
     iso = analysis.isometry(net, crops, metric, top=top, delta=delta, lambda2=lambda2)
     gram = analysis.jacobian_gram(net, crops[:1], metric, channels=iso.channels)
     grid = analysis.traverse(net, crops[0], channels=energy.order[: min(6, top)], reference_images=crops)
-    out.mkdir(parents=True, exist_ok=True)
     report = {
         "images": [str(p) for p in paths],
         "crop": crop,
@@ -91,10 +138,16 @@ def analyze_command(images, model_name, checkpoint, output, metric, crop, top, d
         "isometry": iso._asdict(),
         "jacobian_gram": gram._asdict(),
     }
-    (out / "analysis.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "energy.png").write_bytes(energy_figure(energy))
-    (out / "isometry.png").write_bytes(isometry_figure(iso))
-    (out / "traversal.png").write_bytes(save_png(grid))
+    files = {
+        "analysis.json": (json.dumps(report, indent=2) + "\n").encode("utf-8"),
+        "energy.png": energy_figure(energy),
+        "isometry.png": isometry_figure(iso),
+        "traversal.png": save_png(grid),
+    }
+    try:
+        _write_all(out, files)
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror or exc})")
     pred = "n/a" if iso.predicted is None else f"{iso.predicted:.4g} (measured/predicted {iso.measured_over_predicted:.3f})"
     note(
         f"top-10 energy share {report['top10_energy_share']:.3f}; D' mean {iso.mean:.4g}, CV {iso.cv:.3f}, "

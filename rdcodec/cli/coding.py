@@ -7,16 +7,15 @@ import json
 
 import click
 
-from rdcodec.cli.files import CommandError, check_output, fail, note, read_input, write_output
+from rdcodec.cli.files import CommandError, check_output, fail, note, open_registry, read_input, write_output
 
 
 def _load(model: str | None, quality: int | None, metric: str | None = None):
     from rdcodec.codec import load_model
-    from rdcodec.zoo.registry import Registry
 
     if model is not None and quality is not None:
         raise CommandError("give --model or --quality, not both")
-    registry = Registry()
+    registry = open_registry()
     if quality is not None:
         return load_model(registry.find_quality(quality, metric).id, registry)
     if metric is not None:
@@ -24,13 +23,22 @@ def _load(model: str | None, quality: int | None, metric: str | None = None):
     return load_model(model, registry)
 
 
+def _check_searchable(model) -> None:
+    """``--search`` needs the model's training D and λ1 (the manifest's objective)."""
+    objective = model.entry.objective or {}
+    lambda1 = objective.get("lambda1")
+    if "metric" not in objective or not isinstance(lambda1, (int, float)) or isinstance(lambda1, bool):
+        raise CommandError(f"model {model.id} has no training metric and λ1 in its manifest; --search cannot be used with it")
+
+
 def _user_errors():
     from rdcodec.codec import CodecError
     from rdcodec.format.container import ContainerError
     from rdcodec.image_io import ImageReadError
+    from rdcodec.search import SearchError
     from rdcodec.zoo.registry import ModelNotFoundError
 
-    return (CommandError, CodecError, ContainerError, ImageReadError, ModelNotFoundError)
+    return (CommandError, CodecError, ContainerError, ImageReadError, ModelNotFoundError, SearchError)
 
 
 @click.command("encode")
@@ -51,13 +59,15 @@ def encode_command(source, output, model, quality, metric, search, force, as_jso
         check_output(output, force)
         data = read_input(source)
         from rdcodec.codec import encode_image
-        from rdcodec.image_io import read_image
         from rdcodec.format.container import DEFAULT_MAX_PIXELS
+        from rdcodec.image_io import read_image
 
-        loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS)
+        loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS, name="standard input" if source == "-" else source)
         for line in loaded.notes:
             note(f"note: {line}")
         m = _load(model, quality, metric)
+        if search:
+            _check_searchable(m)
         result = encode_image(loaded, m, search)
         write_output(output, result.data, force)
     except errors as exc:
@@ -96,14 +106,14 @@ def decode_command(source, output, force, reference, as_json):
         data = read_input(source)
         from rdcodec.codec import decode_stream
 
-        result = decode_stream(data)
+        result = decode_stream(data, registry=open_registry())
         image_bytes = _encode_output(result.pixels, output)
         quality = None
         if reference is not None:
-            from rdcodec.image_io import read_image
             from rdcodec.eval.quality import measure
+            from rdcodec.image_io import read_image
 
-            ref = read_image(read_input(reference)).pixels
+            ref = read_image(read_input(reference), name=reference).pixels
             if ref.shape != result.pixels.shape:
                 raise CommandError(f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}")
             quality = measure(ref, result.pixels)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rdcodec.cli.files import CommandError, check_output, expand_images, fail, note, read_input, write_output
+from rdcodec.cli.files import CommandError, check_output, expand_images, fail, note, open_registry, read_input, write_output
 
 
 @click.command("rd-curve")
@@ -22,21 +22,32 @@ from rdcodec.cli.files import CommandError, check_output, expand_images, fail, n
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def rd_curve_command(images, models, baselines, qualities, references, plot_path, json_path, force, no_progress):
     """Rate-distortion curves of rdcodec models and baselines on IMAGES (files or folders)."""
+    from rdcodec.codec import CodecError, load_model
     from rdcodec.eval import baselines as baseline_codecs
     from rdcodec.eval import rd_curve
-    from rdcodec.codec import CodecError, load_model
-    from rdcodec.image_io import ImageReadError
-    from rdcodec.zoo.registry import ModelNotFoundError, Registry
+    from rdcodec.format.container import DEFAULT_MAX_PIXELS
+    from rdcodec.image_io import ImageReadError, read_image
+    from rdcodec.zoo.registry import ModelNotFoundError
 
+    # Everything a bad argument can break is checked here, before the progress bar and the
+    # measurements start; what fails later is a bug, and shows its traceback.
     try:
         if plot_path is None and json_path is None:
             raise CommandError("give -o PLOT.png and/or --json FILE")
+        if plot_path is not None and plot_path == json_path:
+            raise CommandError("-o and --json name the same file")
         for path in (plot_path, json_path):
             if path is not None:
                 check_output(path, force)
         files = expand_images(images)
-        image_bytes = {p.name: read_input(str(p)) for p in files}
-        registry = Registry()
+        image_bytes: dict[str, bytes] = {}
+        shapes: dict[str, tuple[int, int]] = {}  # every image decoded once here: an unreadable one stops the run now
+        for p in files:
+            if p.name in image_bytes:
+                raise CommandError(f"two images are named {p.name} (curves are keyed by file name)")
+            image_bytes[p.name] = read_input(str(p))
+            shapes[p.name] = read_image(p, max_pixels=DEFAULT_MAX_PIXELS).pixels.shape[:2]
+        registry = open_registry()
         if models == "none":
             entries = []
         elif models:
@@ -49,34 +60,47 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
                 raise CommandError(f"unknown baseline {name!r} (known: jpeg, webp, avif)")
             if not baseline_codecs.available(name):
                 raise CommandError(f"this Pillow cannot write {name}")
-        sweep = {name: ([int(q) for q in qualities.split(",")] if qualities else baseline_codecs.DEFAULT_QUALITIES[name]) for name in codecs}
+        sweep = {name: (_qualities(qualities) if qualities else baseline_codecs.DEFAULT_QUALITIES[name]) for name in codecs}
         refs = [curve for r in references for curve in rd_curve.load_reference(Path(r), list(image_bytes))]
+        loaded_models = [(entry, load_model(entry.id, registry)) for entry in entries]
+    except (CommandError, CodecError, ImageReadError, ModelNotFoundError, rd_curve.ReferenceFileError) as exc:
+        fail(str(exc))
 
-        total = len(image_bytes) * (len(entries) + sum(len(q) for q in sweep.values()))
-        bar = rd_curve.progress_bar(total, not no_progress)
-        model_points = []
-        for entry in entries:
-            model = load_model(entry.id, registry)
-            model_points.append((entry.objective.get("metric", "model"), rd_curve.score_model(model, image_bytes, bar)))
-        curves = rd_curve.rdcodec_curves(model_points)
-        for name in codecs:
-            points = [rd_curve.score_baseline(name, q, image_bytes, bar) for q in sweep[name]]
-            curves.append(rd_curve.Curve(name, "baseline", points))
-        bar.close()
-        curves.extend(refs)
-        table = rd_curve.bd_table(curves)
-        from rdcodec.image_io import read_image
-
-        image_info = []
-        for name, data in image_bytes.items():
-            height, width = read_image(data).pixels.shape[:2]
-            image_info.append({"name": name, "width": int(width), "height": int(height)})
-        report = rd_curve.to_json(curves, table, image_info)
+    total = len(image_bytes) * (len(loaded_models) + sum(len(q) for q in sweep.values()))
+    bar = rd_curve.progress_bar(total, not no_progress)
+    model_points = []
+    for entry, model in loaded_models:
+        model_points.append((entry.objective.get("metric", "model"), rd_curve.score_model(model, image_bytes, bar)))
+    curves = rd_curve.rdcodec_curves(model_points)
+    for name in codecs:
+        points = [rd_curve.score_baseline(name, q, image_bytes, bar) for q in sweep[name]]
+        curves.append(rd_curve.Curve(name, "baseline", points))
+    bar.close()
+    curves.extend(refs)
+    table = rd_curve.bd_table(curves)
+    image_info = [{"name": name, "width": int(w), "height": int(h)} for name, (h, w) in shapes.items()]
+    report = rd_curve.to_json(curves, table, image_info)
+    plot = rd_curve.plot_png(curves) if plot_path is not None else None  # made before anything is written
+    try:
         if json_path is not None:
             write_output(json_path, (json.dumps(report, indent=2) + "\n").encode(), force)
-        if plot_path is not None:
-            write_output(plot_path, rd_curve.plot_png(curves), force)
-    except (CommandError, CodecError, ImageReadError, ModelNotFoundError, KeyError, TypeError, ValueError) as exc:
+        if plot is not None:
+            write_output(plot_path, plot, force)
+    except CommandError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the outputs ({exc.strerror or exc})")
     note("BD-rate (negative: fewer bits than the anchor at equal quality)")
     click.echo(rd_curve.format_bd_table(table), err=True)
+
+
+def _qualities(text: str) -> list[int]:
+    """``--qualities 20,50,80``: Pillow quality values, 0…100."""
+    try:
+        values = [int(q) for q in text.split(",")]
+    except ValueError:
+        raise CommandError(f"--qualities expects comma-separated integers, not {text!r}") from None
+    bad = [q for q in values if not 0 <= q <= 100]
+    if bad:
+        raise CommandError(f"--qualities must lie in 0…100, not {bad[0]}")
+    return values

@@ -2,20 +2,22 @@
 
 * ``-`` means standard input or standard output (binary);
 * an existing output file is refused unless ``--force``; the check happens before any work;
-* outputs are written to a temporary file beside the target and renamed into place, so a
-  failure never leaves a partial file behind;
+* outputs are written through :mod:`rdcodec.atomic_file` (a temporary file beside the target,
+  renamed into place), so a failure never leaves a partial file behind;
 * failures print one ``rdcodec: error: …`` line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import NoReturn
 
 import click
+
+from rdcodec import atomic_file
 
 EXIT_BAD_INPUT = 2
 
@@ -25,7 +27,9 @@ class CommandError(Exception):
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"rdcodec: error: {message}", err=True)
+    """Print ``rdcodec: error: MESSAGE`` (always one line) on stderr and exit with status 2."""
+    one_line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    click.echo(f"rdcodec: error: {one_line or 'failed'}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -73,28 +77,47 @@ def check_output(path: str, force: bool) -> None:
         raise CommandError(f"{p.parent}: no such directory")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_output(path: str, data: bytes, force: bool) -> None:
-    """Write atomically (temporary file + rename); ``-`` writes to stdout."""
+    """Write ``data`` atomically (:func:`rdcodec.atomic_file.write_bytes`); ``-`` writes to stdout."""
     if path == "-":
         stream = sys.stdout.buffer
         stream.write(data)
         stream.flush()
         return
     check_output(path, force)
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    atomic_file.write_bytes(path, data)
+
+
+_ENTRY_DICTS = ("sha256", "network", "objective")
+
+
+def open_registry(directory: str | Path | None = None):
+    """The model registry in ``directory`` (default: the installed one), its manifest checked.
+
+    A manifest that is not valid JSON, or whose entries lack fields, is a :class:`CommandError`
+    naming the file, instead of a traceback from deep inside whatever command read it.
+    """
+    from rdcodec.zoo.registry import MANIFEST, ModelEntry, Registry
+
+    registry = Registry(directory)
+    path = registry.directory / MANIFEST
+    if not path.is_file():
+        return registry
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's file gets the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CommandError(f"{path}: not a model manifest (not valid JSON)") from None
+    models = data.get("models", []) if isinstance(data, dict) else None
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        raise CommandError(f"{path}: not a model manifest (no list of model entries)")
+    required = [f.name for f in dataclasses.fields(ModelEntry) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for number, item in enumerate(models, 1):
+        missing = [name for name in required if name not in item]
+        if missing:
+            raise CommandError(f"{path}: model entry {number} lacks {', '.join(missing)}")
+        wrong = [name for name in _ENTRY_DICTS if not isinstance(item[name], dict)]
+        if wrong or not all(isinstance(item[name], str) for name in ("id", "name", "weights", "tables", "digest")):
+            raise CommandError(f"{path}: model entry {number} ({item['id']!r}) is malformed")
+    return registry

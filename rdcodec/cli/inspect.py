@@ -6,7 +6,7 @@ import json
 
 import click
 
-from rdcodec.cli.files import CommandError, fail, read_input
+from rdcodec.cli.files import CommandError, fail, open_registry, read_input
 
 
 @click.command("info")
@@ -48,9 +48,10 @@ def info_command(source, as_json):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def models_command(as_json):
     """List the installed models with their measured Kodak figures."""
-    from rdcodec.zoo.registry import Registry
-
-    registry = Registry()
+    try:
+        registry = open_registry()
+    except CommandError as exc:
+        fail(str(exc))
     entries = registry.entries()
     if as_json:
         click.echo(json.dumps({"directory": str(registry.directory), "models": [e.to_dict() for e in entries]}, indent=2))

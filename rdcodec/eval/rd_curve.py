@@ -21,7 +21,9 @@ import json
 import math
 import statistics
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 from rdcodec.eval import baselines
 from rdcodec.eval.bd_rate import bd_rate, to_db
@@ -92,17 +94,38 @@ def _point(setting: str, scores: list[ImageScore]) -> Point:
     )
 
 
+class CodedImage(NamedTuple):
+    """One image through the codec: its score, the two timings, and the stream and decode."""
+
+    score: ImageScore
+    encode_s: float
+    decode_s: float
+    encoded: object  # rdcodec.codec.EncodeResult
+    decoded: object  # rdcodec.codec.DecodeResult
+
+
+def code_image(model, name: str, loaded, search: int = 0) -> CodedImage:
+    """Encode and decode one image exactly as ``rdcodec encode`` / ``decode`` do, and score it.
+
+    The one encode-and-measure step of rdcodec (``rdcodec rd-curve`` and ``tools/bench_codec.py``).
+    """
+    from rdcodec.codec import decode_stream, encode_image
+
+    t0 = time.perf_counter()
+    result = encode_image(loaded, model, search)
+    t1 = time.perf_counter()
+    decoded = decode_stream(result.data, model)
+    t2 = time.perf_counter()
+    q = measure(loaded.pixels, decoded.pixels)
+    score = ImageScore(name, len(result.data), result.bits_per_pixel, *q, estimated_bpp=result.estimated_bpp)
+    return CodedImage(score, t1 - t0, t2 - t1, result, decoded)
+
+
 def score_model(model, images: dict[str, bytes], progress=None) -> Point:
     """One rdcodec operating point: the CLI's encode and decode path on every image."""
-    from rdcodec.codec import encode_image, decode_stream
-
     scores = []
     for name, data in images.items():
-        loaded = read_image(data)
-        result = encode_image(loaded, model)
-        decoded = decode_stream(result.data, model)
-        q = measure(loaded.pixels, decoded.pixels)
-        scores.append(ImageScore(name, len(result.data), result.bits_per_pixel, *q, estimated_bpp=result.estimated_bpp))
+        scores.append(code_image(model, name, read_image(data, name=name)).score)
         if progress:
             progress.update(1)
     return _point(model.id, scores)
@@ -111,13 +134,81 @@ def score_model(model, images: dict[str, bytes], progress=None) -> Point:
 def score_baseline(codec_name: str, quality: int, images: dict[str, bytes], progress=None) -> Point:
     scores = []
     for name, data in images.items():
-        pixels = read_image(data).pixels
+        pixels = read_image(data, name=name).pixels
         result = baselines.encode_decode(codec_name, pixels, quality)
         q = measure(pixels, result.pixels)
         scores.append(ImageScore(name, len(result.data), len(result.data) * 8 / (pixels.shape[0] * pixels.shape[1]), *q))
         if progress:
             progress.update(1)
     return _point(f"q={quality}", scores)
+
+
+class ReferenceFileError(ValueError):
+    """A ``--reference`` file that is not a curve file rdcodec reads (one line, says why)."""
+
+
+_POINT_FIELDS = {f.name for f in dataclasses.fields(Point)}
+_POINT_REQUIRED = {f.name for f in dataclasses.fields(Point) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+_SCORE_FIELDS = {f.name for f in dataclasses.fields(ImageScore)}
+
+
+def _is_value(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _report_point(path: Path, curve: str, p) -> Point:
+    if not isinstance(p, dict) or not _POINT_REQUIRED <= set(p) <= _POINT_FIELDS:
+        raise ReferenceFileError(f"{path}: curve {curve!r} has a malformed point")
+    if not all(_is_value(p.get(k)) for k in ("bpp", "psnr", "ssim", "ms_ssim", "estimated_bpp")):
+        raise ReferenceFileError(f"{path}: curve {curve!r} has a point with non-numeric values")
+    scores = p.get("per_image", [])
+    if not isinstance(scores, list) or not all(isinstance(s, dict) and set(s) <= _SCORE_FIELDS and _SCORE_FIELDS - {"estimated_bpp"} <= set(s) for s in scores):
+        raise ReferenceFileError(f"{path}: curve {curve!r} has malformed per-image scores")
+    return Point(**{**p, "per_image": [ImageScore(**s) for s in scores]})
+
+
+def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> list[Curve]:
+    images, curves_data = data.get("images", []), data.get("curves")
+    if not isinstance(images, list) or not all(isinstance(im, dict) and isinstance(im.get("name"), str) for im in images):
+        raise ReferenceFileError(f"{path}: malformed 'images' list")
+    if not isinstance(curves_data, list) or not all(isinstance(c, dict) for c in curves_data):
+        raise ReferenceFileError(f"{path}: no 'curves' list")
+    names = [im["name"] for im in images]
+    if image_names is not None and sorted(names) != sorted(image_names):
+        raise ReferenceFileError(f"{path}: its curves were measured on other images ({len(names)} images, not these {len(image_names)})")
+    curves = []
+    for c in curves_data:
+        if not isinstance(c.get("name"), str) or c.get("kind") not in ("rdcodec", "baseline", "reference") or not isinstance(c.get("points"), list):
+            raise ReferenceFileError(f"{path}: a curve lacks its name, kind or points")
+        if c["kind"] == "rdcodec":
+            continue
+        curves.append(Curve(c["name"], c["kind"], [_report_point(path, c["name"], p) for p in c["points"]]))
+    return curves
+
+
+def _compressai_curve(path: Path, data: dict) -> Curve:
+    res = data.get("results")
+    if not isinstance(res, dict) or not isinstance(res.get("bpp"), list):
+        raise ReferenceFileError(f"{path}: not a curve file (neither an {SCHEMA} report nor CompressAI results with 'results.bpp')")
+    bpp = res["bpp"]
+
+    def column(*names):
+        for n in names:
+            if n in res:
+                values = res[n]
+                if not isinstance(values, list) or len(values) != len(bpp) or not all(_is_value(v) for v in values):
+                    raise ReferenceFileError(f"{path}: results.{n} is not a list of {len(bpp)} numbers, like results.bpp")
+                return values
+        return None
+
+    if not all(_is_value(v) and v is not None for v in bpp):
+        raise ReferenceFileError(f"{path}: results.bpp is not a list of numbers")
+    psnr, msssim, ssim = column("psnr-rgb", "psnr"), column("ms-ssim-rgb", "ms-ssim"), column("ssim-rgb", "ssim")
+    if psnr is None and msssim is None and ssim is None:
+        raise ReferenceFileError(f"{path}: results has no psnr, ssim or ms-ssim column")
+    empty = [None] * len(bpp)
+    points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(bpp, psnr or empty, ssim or empty, msssim or empty))]
+    return Curve(f"ref:{path.stem}", "reference", points)
 
 
 def load_reference(path: Path, image_names: list[str] | None = None) -> list[Curve]:
@@ -128,30 +219,30 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
     its MSE and MS-SSIM files, the file name does not). An earlier ``rdcodec.rd-curve/1`` report gives back its baseline and
     reference curves (so a long baseline sweep is measured once); its images must be
     ``image_names``, or the comparison would be meaningless.
+
+    A file that cannot be read, is not JSON, or has neither layout raises
+    :class:`ReferenceFileError` (a ``ValueError``) with a one-line message naming the file.
     """
-    data = json.loads(Path(path).read_text())
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReferenceFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ReferenceFileError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise ReferenceFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ReferenceFileError(f"{path}: not a JSON text file") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReferenceFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ReferenceFileError(f"{path}: not a curve file (a JSON object is expected)")
     if data.get("schema") == SCHEMA:
-        names = [im["name"] for im in data.get("images", [])]
-        if image_names is not None and sorted(names) != sorted(image_names):
-            raise ValueError(f"{path}: its curves were measured on other images ({len(names)} images, not these {len(image_names)})")
-        curves = []
-        for c in data["curves"]:
-            if c["kind"] == "rdcodec":
-                continue
-            points = [Point(**{**p, "per_image": [ImageScore(**s) for s in p.get("per_image", [])]}) for p in c["points"]]
-            curves.append(Curve(c["name"], c["kind"], points))
-        return curves
-    res = data["results"]
-
-    def column(*names):
-        for n in names:
-            if n in res:
-                return res[n]
-        return [None] * len(res["bpp"])
-
-    psnr, msssim, ssim = column("psnr-rgb", "psnr"), column("ms-ssim-rgb", "ms-ssim"), column("ssim-rgb", "ssim")
-    points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(res["bpp"], psnr, ssim, msssim))]
-    return [Curve(f"ref:{Path(path).stem}", "reference", points)]
+        return _report_curves(path, data, image_names)
+    return [_compressai_curve(path, data)]
 
 
 def bd_table(curves: list[Curve]) -> list[BdEntry]:

@@ -114,6 +114,9 @@ class Registry:
         if metric is None:
             metric = self.find().objective.get("metric") if entries else None
         ladder = [e for e in entries if e.quality is not None and e.objective.get("metric") == metric]
+        if not ladder:
+            metrics = sorted({e.objective.get("metric") for e in entries if e.quality is not None} - {None})
+            raise ModelNotFoundError(f"no {metric} ladder is installed (ladders: {', '.join(metrics) or 'none'})")
         for entry in ladder:
             if entry.quality == quality:
                 return entry

@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
 
-    from rdcodec.cli.files import write_output
+    from rdcodec import atomic_file
     from rdcodec.density import datasets
 
     runs_dir = args.out / "runs"
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
                     break
                 run = {"seed": seed, "seconds": time.time() - t0, "epochs": epochs, "settings": settings,
                        "scores": {key: datasets.evaluate(s, split.test_labels, split.anomaly_ratio)._asdict() for key, s in scored.items()}, **info}
-                write_output(str(path), (json.dumps(run, indent=2) + "\n").encode(), force=True)  # atomic: a killed run leaves no half-written result
+                atomic_file.write_text(path, json.dumps(run, indent=2) + "\n")  # atomic: a killed run leaves no half-written result
                 print(f"{name:11s} seed {seed:2d} " + "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in run["scores"].items()) + f" ({run['seconds']:.0f}s)", file=sys.stderr)
     results = collect(args.out, vars(args), args.lr, args.epochs_scale)
     for name, table in results["datasets"].items():

@@ -64,10 +64,10 @@ def main(argv=None) -> int:
         row = report["detectors"][kind]["objective"]
         print(f"{kind:13s} " + "  ".join(f"{m}: {v:.4g}" for m, v in row.items()) + f"  ({report['detectors'][kind]['seconds']:.0f}s)", file=sys.stderr)
     if args.out is not None:
-        from rdcodec.cli.files import write_output
+        from rdcodec import atomic_file
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_output(str(args.out), (json.dumps(report, indent=2) + "\n").encode(), force=True)
+        atomic_file.write_text(args.out, json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -116,9 +116,9 @@ def main(argv=None) -> int:
                   f"bound (paper's flags) {row['bound_paper_flag_ratio']:.4f}  paper lower edge {row['paper_lower_edge']:.4f}"
                   f"{'  REACHABLE' if row['reachable'] else ''}", file=sys.stderr)
     if args.out is not None:
-        from rdcodec.cli.files import write_output
+        from rdcodec import atomic_file
 
-        write_output(str(args.out), (json.dumps(report, indent=2) + "\n").encode(), force=True)
+        atomic_file.write_text(args.out, json.dumps(report, indent=2) + "\n")
     return 0
 
 

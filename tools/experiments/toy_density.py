@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args(argv)
 
-    from rdcodec.cli.files import write_output
+    from rdcodec import atomic_file
     from rdcodec.density import DensityConfig, DensityEstimator
 
     x, density, _ = load_toy(args.data)
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
             run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": restarts[chosen]["trajectory"]}
             if args.restarts > 1:
                 run.update(chosen_restart=chosen, restart_runs=restarts)  # "restarts" stays the count (part of the schedule)
-            write_output(str(path), (json.dumps(run, indent=2) + "\n").encode(), force=True)  # atomic: a killed run leaves no half-written result
+            atomic_file.write_text(path, json.dumps(run, indent=2) + "\n")  # atomic: a killed run leaves no half-written result
             print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
 
     results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}

@@ -1,0 +1,431 @@
+"""The error contract of every ``rdcodec`` command (issue 15).
+
+On a bad input a command prints exactly one line ``rdcodec: error: <what is wrong>`` on
+stderr, exits with status 2, prints no traceback and leaves no new or partial output file.
+Each case below builds its inputs in ``tmp_path`` (tiny synthetic files, ``samples/``, the tiny
+test models) and names the outputs that must not exist afterwards, and the files that must be
+left as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from rdcodec.cli import main
+from conftest import SAMPLES, make_tiny_network, synthetic_image
+
+ERROR_PREFIX = "rdcodec: error: "
+
+
+class Case:
+    """The inputs of one bad invocation, made in ``tmp``."""
+
+    def __init__(self, tmp: Path, registry: Path):
+        self.tmp = tmp
+        self.registry = registry  # the tiny test models (read-only here)
+        self.env: dict[str, str] = {}
+        self.kept: dict[Path, bytes] = {}  # files the command must leave as they were
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def file(self, name: str, data: bytes | str = b"") -> Path:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+        return p
+
+    def keep(self, name: str, data: bytes | str = b"keep me") -> Path:
+        p = self.file(name, data)
+        self.kept[p] = p.read_bytes()
+        return p
+
+    def png(self, name: str = "in.png", height: int = 37, width: int = 53, seed: int = 0) -> Path:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(synthetic_image(height, width, seed)).save(p)
+        return p
+
+    def folder(self, name: str) -> Path:
+        p = self.tmp / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def rdc(self, name: str = "good.rdc") -> Path:
+        from rdcodec import codec
+        from rdcodec.zoo.registry import Registry
+
+        p = self.tmp / name
+        p.write_bytes(codec.encode(self.png(), codec.load_model(registry=Registry(self.registry))))
+        return p
+
+    def own_registry(self, name: str = "reg") -> Path:
+        """A writable copy of the tiny models (a test may change it)."""
+        target = self.tmp / name
+        shutil.copytree(self.registry, target)
+        self.env["RDCODEC_MODELS_DIR"] = str(target)
+        return target
+
+    def manifest(self, content, name: str = "badreg") -> Path:
+        """A models directory whose manifest is ``content`` (JSON-dumped unless a string)."""
+        d = self.folder(name)
+        (d / "manifest.json").write_text(content if isinstance(content, str) else json.dumps(content))
+        self.env["RDCODEC_MODELS_DIR"] = str(d)
+        return d
+
+    def model_with_objective(self, objective: dict, name: str = "objreg") -> Path:
+        from rdcodec.zoo.export import export_model
+        from rdcodec.zoo.registry import Registry
+
+        d = self.tmp / name
+        export_model(make_tiny_network(0), Registry(d), "tiny", default=True, objective=objective)
+        self.env["RDCODEC_MODELS_DIR"] = str(d)
+        return d
+
+    def checkpoint(self, name: str = "run/checkpoint.pt") -> Path:
+        import torch
+
+        net = make_tiny_network(0)
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"network": net.config.to_dict(), "model": net.state_dict(), "step": 3,
+                    "objective": {"metric": "ssim", "lambda1": 8.0}}, p)
+        return p
+
+    def config(self, data, name: str = "config.json") -> Path:
+        return self.file(name, data if isinstance(data, str) else json.dumps(data))
+
+
+def _s(p: Path) -> str:
+    return str(p)
+
+
+# Each builder takes a Case and returns (arguments, outputs that must not exist afterwards).
+
+ENCODE = {
+    "missing-input": lambda c: (["encode", _s(c.path("nope.png")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "input-is-a-directory": lambda c: (["encode", _s(c.folder("d")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "empty-input": lambda c: (["encode", _s(c.file("e.png")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "not-an-image": lambda c: (["encode", _s(c.file("t.png", "plain text")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "truncated-png": lambda c: (["encode", _s(c.file("t.png", c.png("x.png").read_bytes()[:60])), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "existing-output": lambda c: (["encode", _s(c.png()), "-o", _s(c.keep("o.rdc"))], []),
+    "output-folder-missing": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("no/dir/o.rdc"))], [c.path("no")]),
+    "output-is-a-directory": lambda c: (["encode", _s(c.png()), "-o", _s(c.folder("outdir"))], [c.path("outdir/o.rdc")]),
+    "unknown-model": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "nonexistent"], [c.path("o.rdc")]),
+    "model-and-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "tiny", "-q", "1"], [c.path("o.rdc")]),
+    "no-such-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "9"], [c.path("o.rdc")]),
+    "metric-without-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--metric", "mse"], [c.path("o.rdc")]),
+    "negative-search": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "-1"], [c.path("o.rdc")]),
+    "search-without-objective": lambda c: (c.model_with_objective({}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"], [c.path("o.rdc")]),
+    "search-unknown-metric": lambda c: (c.model_with_objective({"metric": "psnr", "lambda1": 1.0}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"], [c.path("o.rdc")]),
+    "malformed-manifest": lambda c: (c.manifest('{"models": [') and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "unknown-option": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--bogus"], [c.path("o.rdc")]),
+    "missing-output-option": lambda c: (["encode", _s(c.png())], []),
+}
+
+DECODE = {
+    "missing-input": lambda c: (["decode", _s(c.path("nope.rdc")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "input-is-a-directory": lambda c: (["decode", _s(c.folder("d")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "empty-input": lambda c: (["decode", _s(c.file("e.rdc")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "png-input": lambda c: (["decode", _s(c.png()), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "truncated-stream": lambda c: (["decode", _s(c.file("t.rdc", c.rdc().read_bytes()[:-9])), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "lossy-output-suffix": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.jpg"))], [c.path("o.jpg")]),
+    "existing-output": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.keep("o.png"))], []),
+    "missing-reference": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.path("nope.png"))], [c.path("o.png")]),
+    "reference-of-another-size": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.png("r.png", 20, 20))], [c.path("o.png")]),
+    "model-not-installed": lambda c: (c.rdc() and c.manifest({"models": []}) and ["decode", _s(c.path("good.rdc")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+}
+
+INFO = {
+    "png-input": lambda c: (["info", _s(c.png())], []),
+    "empty-file": lambda c: (["info", _s(c.file("e.rdc"))], []),
+    "directory": lambda c: (["info", _s(c.folder("d"))], []),
+    "missing-file": lambda c: (["info", _s(c.path("nope.rdc"))], []),
+    "truncated-stream": lambda c: (["info", _s(c.file("t.rdc", c.rdc().read_bytes()[:20]))], []),
+}
+
+MODELS = {
+    "no-models": lambda c: (c.manifest({"models": []}) and ["models"], []),
+    "empty-directory": lambda c: (c.env.update(RDCODEC_MODELS_DIR=_s(c.folder("none"))) or ["models"], []),
+    "manifest-not-json": lambda c: (c.manifest('{"models": [') and ["models"], []),
+    "manifest-not-an-object": lambda c: (c.manifest([1, 2]) and ["models", "--json"], []),
+    "entry-lacks-fields": lambda c: (c.manifest({"models": [{"id": "x"}]}) and ["models"], []),
+    "entry-of-wrong-kind": lambda c: (c.manifest({"models": ["x"]}) and ["models"], []),
+}
+
+_RD = ["--models", "none", "--baselines", "none"]
+
+RD_CURVE = {
+    "no-output": lambda c: (["rd-curve", _s(c.png()), *_RD], []),
+    "same-output-twice": lambda c: (["rd-curve", _s(c.png()), *_RD, "-o", _s(c.path("r.json")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "existing-output": lambda c: (["rd-curve", _s(c.png()), *_RD, "--json", _s(c.keep("r.json"))], []),
+    "no-images": lambda c: (["rd-curve", _s(c.folder("empty")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "unreadable-image": lambda c: (["rd-curve", _s(c.file("bad.png", "not an image")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "missing-image": lambda c: (["rd-curve", _s(c.path("nope.png")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "same-image-name-twice": lambda c: (["rd-curve", _s(c.png()), _s(c.png("sub/in.png")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "unknown-model": lambda c: (["rd-curve", _s(c.png()), "--models", "nonexistent", "--baselines", "none", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "unknown-baseline": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "gif", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "qualities-not-integers": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "jpeg", "--qualities", "20,x", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "quality-out-of-range": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "jpeg", "--qualities", "101", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-missing": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.path("nope.json")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-not-json": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": ')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-not-an-object": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", "[1, 2]")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-without-results": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"name": "x"}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-without-bpp": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"psnr": [30]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-bpp-not-numbers": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": "abc", "psnr": [1, 2, 3]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-columns-differ": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2], "psnr": [30]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "reference-without-quality": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "report-curve-malformed": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "in.png"}], "curves": [{"kind": "baseline"}]}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "report-point-malformed": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "in.png"}], "curves": [{"name": "jpeg", "kind": "baseline", "points": [{"bpp": 1}]}]}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "report-of-other-images": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "other.png"}], "curves": []}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "malformed-manifest": lambda c: (c.manifest({"models": [{"id": "x"}]}) and ["rd-curve", _s(c.png()), "--baselines", "none", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+}
+
+_AN = ["--crop", "32", "--top", "2"]
+
+ANALYZE = {
+    "unknown-metric": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "psnr"], [c.path("out")]),
+    "crop-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), "--crop", "0"], [c.path("out")]),
+    "top-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), "--crop", "32", "--top", "0"], [c.path("out")]),
+    "delta-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--delta", "0"], [c.path("out")]),
+    "ms-ssim-on-a-small-crop": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "ms-ssim"], [c.path("out")]),
+    "image-smaller-than-crop": lambda c: (["analyze", _s(c.png("a.png", 20, 20)), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
+    "missing-image": lambda c: (["analyze", _s(c.path("nope.png")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
+    "unreadable-image": lambda c: (["analyze", _s(c.file("bad.png", "text")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
+    "no-images": lambda c: (["analyze", _s(c.folder("empty")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
+    "unknown-model": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "nonexistent"], [c.path("out")]),
+    "missing-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.path("nope.pt"))], [c.path("out")]),
+    "random-bytes-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.file("r.pt", os.urandom(256)))], [c.path("out")]),
+    "json-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.file("r.pt", '{"model": 1}'))], [c.path("out")]),
+    "model-and-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "tiny", "--checkpoint", _s(c.checkpoint())], [c.path("out")]),
+    "output-is-a-file": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.keep("out")), *_AN], []),
+    "earlier-analysis-without-force": lambda c: (c.keep("out/analysis.json", "{}") and ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN], [c.path("out/energy.png")]),
+}
+
+def _TRAIN(c: Case) -> list[str]:
+    return ["train", "--run-dir", _s(c.path("run"))]
+
+
+TRAIN = {
+    "missing-config": lambda c: ([*_TRAIN(c), "--config", _s(c.path("missing.json"))], [c.path("run")]),
+    "malformed-json": lambda c: ([*_TRAIN(c), "--config", _s(c.config('{"steps": '))], [c.path("run")]),
+    "config-not-an-object": lambda c: ([*_TRAIN(c), "--config", _s(c.config([1, 2]))], [c.path("run")]),
+    "unknown-key": lambda c: ([*_TRAIN(c), "--config", _s(c.config({"train_dirs": [str(SAMPLES)], "bogus": 1}))], [c.path("run")]),
+    "unknown-nested-key": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "network.bogus=1"], [c.path("run")]),
+    "set-without-equals": lambda c: ([*_TRAIN(c), "--set", "foo"], [c.path("run")]),
+    "set-without-key": lambda c: ([*_TRAIN(c), "--set", "=1"], [c.path("run")]),
+    "no-train-dirs": lambda c: (_TRAIN(c), [c.path("run")]),
+    "bad-crop": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "crop=30"], [c.path("run")]),
+    "bad-metric": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "objective.metric=psnr"], [c.path("run")]),
+    "bad-value-type": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "steps=many"], [c.path("run")]),
+    "train-dirs-not-a-list": lambda c: ([*_TRAIN(c), "--set", f"train_dirs={SAMPLES}"], [c.path("run")]),
+    "train-dirs-empty-list": lambda c: ([*_TRAIN(c), "--set", "train_dirs=[]"], [c.path("run")]),
+    "train-dir-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.path('nope')}\"]"], [c.path("run")]),
+    "train-dir-without-images": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.folder('empty')}\"]"], [c.path("run")]),
+    "train-dir-is-a-file": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.png()}\"]"], [c.path("run")]),
+    "one-of-two-train-dirs-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\", \"{c.path('nope')}\"]"], [c.path("run")]),
+    "images-smaller-than-crop": lambda c: (c.png("small/a.png", 40, 40) and [*_TRAIN(c), "--set", f"train_dirs=[\"{c.path('small')}\"]"], [c.path("run")]),
+    "val-dir-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", f"val_dir={c.path('nope')}"], [c.path("run")]),
+    "init-from-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", f"init_from={c.path('nope.pt')}"], [c.path("run")]),
+    "run-dir-is-a-file": lambda c: (["train", "--run-dir", _s(c.keep("run")), "--set", f"train_dirs=[\"{SAMPLES}\"]"], []),
+}
+
+def _EXPORT(c: Case, ckpt: Path, model_id: str = "new") -> list[str]:
+    return ["export", _s(ckpt), "--id", model_id, "--models-dir", _s(c.own_registry())]
+
+
+EXPORT = {
+    "missing-checkpoint": lambda c: (_EXPORT(c, c.path("nope.pt")), []),
+    "checkpoint-is-a-directory": lambda c: (_EXPORT(c, c.folder("d")), []),
+    "random-bytes": lambda c: (_EXPORT(c, c.file("r.pt", os.urandom(512))), []),
+    "json-file": lambda c: (_EXPORT(c, c.file("r.pt", '{"model": {}, "step": 1}')), []),
+    "empty-file": lambda c: (_EXPORT(c, c.file("r.pt")), []),
+    "id-already-registered": lambda c: (_EXPORT(c, c.checkpoint(), model_id="tiny"), []),
+    "id-with-a-slash": lambda c: (_EXPORT(c, c.checkpoint(), model_id="a/b"), []),
+    "id-empty": lambda c: (_EXPORT(c, c.checkpoint(), model_id=""), []),
+    "id-too-long": lambda c: (_EXPORT(c, c.checkpoint(), model_id="x" * 65), []),
+    "id-not-ascii": lambda c: (_EXPORT(c, c.checkpoint(), model_id="modèle"), []),
+    "step-zero": lambda c: ([*_EXPORT(c, c.checkpoint()), "--step", "0"], []),
+    "models-dir-is-a-file": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file"))], []),
+    "models-dir-under-a-file": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file")) + "/sub"], []),
+    "malformed-manifest": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.manifest('{"models": '))], []),
+}
+
+CASES = [
+    pytest.param(builder, id=f"{command}-{name}")
+    for command, table in (("encode", ENCODE), ("decode", DECODE), ("info", INFO), ("models", MODELS), ("rd-curve", RD_CURVE),
+                           ("analyze", ANALYZE), ("train", TRAIN), ("export", EXPORT))
+    for name, builder in table.items()
+]
+
+
+def _snapshot(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def assert_contract(result, tmp_path: Path, outputs=(), before=None, kept=None):
+    """One ``rdcodec: error:`` line on stderr, exit status 2, no traceback, nothing written."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(ERROR_PREFIX) and len(lines[0]) > len(ERROR_PREFIX), lines[0]
+    assert "Traceback" not in result.output
+    for path in outputs:
+        assert not Path(path).exists(), f"{path} was written"
+    assert not list(tmp_path.rglob("*.partial")), "a partial file was left behind"
+    assert not list(tmp_path.rglob("*.tmp")), "a temporary file was left behind"
+    for path, data in (kept or {}).items():
+        assert path.read_bytes() == data, f"{path} was changed"
+    if before is not None:
+        assert _snapshot(tmp_path) == before, "the command created or changed files"
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """``rdcodec train`` must fail before training starts; were it to start, this records it."""
+    import rdcodec.train
+
+    started = []
+    monkeypatch.setattr(rdcodec.train, "train", lambda cfg, run_dir, progress=True: started.append((cfg, run_dir)), raising=False)
+    return started
+
+
+@pytest.mark.parametrize("build", CASES)
+def test_bad_input_is_one_error_line(build, tmp_path, tiny_registry, models_env, monkeypatch, fake_training):
+    case = Case(tmp_path, tiny_registry.directory)
+    args, outputs = build(case)
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
+    before = _snapshot(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert_contract(result, tmp_path, outputs, before, case.kept)
+    assert not fake_training, "training started"
+
+
+# -- beyond argument checks: failures while working leave nothing behind -----------------------
+
+
+def test_export_write_failure_removes_what_it_wrote(tmp_path, tiny_registry, monkeypatch):
+    from rdcodec.zoo.registry import Registry
+
+    case = Case(tmp_path, tiny_registry.directory)
+    ckpt = case.checkpoint()
+    reg = case.own_registry()
+    before = _snapshot(tmp_path)
+
+    def refuse(self, entries):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Registry, "write_manifest", refuse)
+    result = CliRunner().invoke(main, ["export", str(ckpt), "--id", "new", "--models-dir", str(reg)])
+    assert_contract(result, tmp_path, before=before)
+    assert "Permission denied" in result.stderr
+
+
+def test_export_unwritable_models_dir(tmp_path, tiny_registry, monkeypatch):
+    import rdcodec.cli.training
+
+    case = Case(tmp_path, tiny_registry.directory)
+    ckpt = case.checkpoint()
+    reg = case.own_registry()
+    before = _snapshot(tmp_path)
+    writable = os.access
+    monkeypatch.setattr(rdcodec.cli.training.os, "access", lambda path, mode, **kw: False if Path(path) == reg else writable(path, mode, **kw))
+    result = CliRunner().invoke(main, ["export", str(ckpt), "--id", "new", "--models-dir", str(reg)])
+    assert_contract(result, tmp_path, before=before)
+    assert "not writable" in result.stderr
+
+
+def test_export_force_replaces_a_registered_id(tmp_path, tiny_registry):
+    from rdcodec.zoo.registry import Registry
+
+    case = Case(tmp_path, tiny_registry.directory)
+    reg = case.own_registry()
+    r = CliRunner().invoke(main, ["export", str(case.checkpoint()), "--id", "tiny", "--models-dir", str(reg), "--force"])
+    assert r.exit_code == 0, r.output
+    assert [e.id for e in Registry(reg).entries()] == ["tiny"]
+
+
+def test_analysis_failure_writes_nothing(tmp_path, models_env, monkeypatch):
+    import rdcodec.analysis.figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(rdcodec.analysis.figures, "isometry_figure", broken)
+    image = Case(tmp_path, models_env.directory).png("a.png", 40, 40)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["analyze", str(image), "-o", str(out), *_AN])
+    assert isinstance(result.exception, RuntimeError)  # a bug, not a bad input: its traceback is kept
+    assert not out.exists()
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_analysis_into_an_existing_folder_and_force(tmp_path, models_env):
+    image = Case(tmp_path, models_env.directory).png("a.png", 40, 40)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # a folder of other files is fine
+    assert CliRunner().invoke(main, ["analyze", str(image), "-o", str(out), *_AN]).exit_code == 0
+    first = (out / "analysis.json").read_bytes()
+    result = CliRunner().invoke(main, ["analyze", str(image), "-o", str(out), *_AN])
+    assert_contract(result, tmp_path)
+    assert "--force" in result.stderr and (out / "analysis.json").read_bytes() == first
+    result = CliRunner().invoke(main, ["analyze", str(image), "-o", str(out), *_AN, "--force"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["analysis.json", "energy.png", "isometry.png", "notes.txt", "traversal.png"]
+
+
+def test_a_valid_training_config_reaches_training(tmp_path, fake_training):
+    result = CliRunner().invoke(main, ["train", "--run-dir", str(tmp_path / "run"), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "steps=1"])
+    assert result.exit_code == 0, result.output
+    assert len(fake_training) == 1 and fake_training[0][0].train_dirs == [str(SAMPLES)]
+
+
+def test_the_reference_loader_raises_one_error_type(tmp_path):
+    from rdcodec.eval.rd_curve import ReferenceFileError, load_reference
+
+    bad = tmp_path / "ref.json"
+    for text in ("[", "[]", "{}", '{"results": []}', '{"results": {"bpp": [1], "psnr": ["x"]}}'):
+        bad.write_text(text)
+        with pytest.raises(ReferenceFileError) as info:
+            load_reference(bad)
+        assert "\n" not in str(info.value) and str(bad) in str(info.value)
+    good = tmp_path / "pub.json"
+    good.write_text(json.dumps({"results": {"bpp": [0.1, 0.2], "psnr-rgb": [30, 32]}}))
+    (curve,) = load_reference(good)
+    assert curve.name == "ref:pub" and [p.psnr for p in curve.points] == [30, 32] and curve.points[0].ssim is None
+
+
+def test_search_arguments_are_checked():
+    import torch
+
+    from rdcodec.search import SearchError, search_symbols
+
+    net = make_tiny_network(0)
+    x = torch.zeros(1, 3, 16, 16)
+    medians = torch.zeros(net.config.M)
+    for kwargs in ({"iterations": -1}, {"iterations": 1.5}, {"metric": "psnr"}, {"lambda1": -1.0}, {"check_every": 0}, {"lr": 0.0}):
+        args = {"metric": "mse", "lambda1": 1.0, "iterations": 1, **kwargs}
+        with pytest.raises(SearchError):
+            search_symbols(net, x, medians, 1.0, **args)
+    with pytest.raises(SearchError):
+        search_symbols(net, x, medians, 0.0, metric="mse", lambda1=1.0, iterations=1)
+
+
+def test_tools_do_not_import_cli_internals():
+    root = Path(__file__).resolve().parent.parent / "tools" / "experiments"
+    for name in ("anomaly.py", "toy_density.py", "anomaly_threshold_bound.py"):
+        assert "rdcodec.cli" not in (root / name).read_text(), name
+
+
+def test_samples_are_there():
+    assert (SAMPLES / "chelsea.png").is_file()  # the train cases use samples/ as a real image folder
