@@ -23,8 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from rdcodec.format import container
-from rdcodec.format import entropy
+from rdcodec.format import container, entropy
 from rdcodec.format.container import ContainerError, Header
 from rdcodec.format.entropy import FrozenTables
 from rdcodec.format.errors import CodecError
@@ -119,10 +118,10 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndar
     if search > 0:
         from rdcodec.search import search_symbols
 
-        objective = model.entry.objective or {}
-        if "lambda1" not in objective or "metric" not in objective:
-            raise ValueError(f"model {model.id} has no training metric and λ1 in its manifest; it cannot be searched")
-        metric = objective["metric"]
+        objective = model.entry.objective
+        if objective is None:
+            raise ValueError(f"model {model.id} has no training objective in its manifest; it cannot be searched")
+        metric = objective.metric
         if metric == "ms-ssim" and min(x.shape[-2:]) <= 160:  # too small for MS-SSIM's 5 scales
             metric = "ssim"
 
@@ -130,8 +129,16 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndar
             flat = symbols[0].to(torch.int64).numpy().astype(np.int32)
             return entropy.estimate_bits(flat.reshape(flat.shape[0], -1), model.tables)
 
-        symbols = search_symbols(model.network, x, medians, model.step, metric=metric,
-                                 lambda1=float(objective["lambda1"]), iterations=search, table_bits=table_bits)[0]
+        symbols = search_symbols(
+            model.network,
+            x,
+            medians,
+            model.step,
+            metric=metric,
+            lambda1=float(objective.lambda1),
+            iterations=search,
+            table_bits=table_bits,
+        )[0]
     else:
         with torch.no_grad():
             symbols = model.network.quantize(model.network.encode_latent(x), medians, model.step)[0]
@@ -141,7 +148,9 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0) -> np.ndar
 @torch.no_grad()
 def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
     """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped)."""
-    z_hat = model.network.dequantize(torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step)
+    z_hat = model.network.dequantize(
+        torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step
+    )
     return np.ascontiguousarray(to_pixels(model.network.decode_latent(z_hat))[:height, :width])
 
 

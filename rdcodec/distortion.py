@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from pytorch_msssim import ms_ssim, ssim
 
-METRICS = ("mse", "ssim", "ms-ssim")
+from rdcodec.settings import METRICS
+
+__all__ = ["METRICS", "distortion"]
 
 
 def distortion(metric: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

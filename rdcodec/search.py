@@ -25,8 +25,8 @@ import numbers
 
 import torch
 
-from rdcodec.model.network import RDAutoencoder
 from rdcodec.distortion import METRICS, distortion
+from rdcodec.model.network import RDAutoencoder
 
 
 class SearchError(ValueError):

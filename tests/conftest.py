@@ -26,12 +26,21 @@ def make_tiny_network(seed: int = 0, N: int = 8, M: int = 8, spread: float = 40.
     return net.eval()
 
 
-def export_tiny(directory: Path, model_id: str = "tiny", seed: int = 0, default: bool = True, spread: float = 40.0, step: float = 1.0):
+def export_tiny(
+    directory: Path, model_id: str = "tiny", seed: int = 0, default: bool = True, spread: float = 40.0, step: float = 1.0
+):
     from rdcodec.zoo.export import export_model
     from rdcodec.zoo.registry import Registry
 
     registry = Registry(directory)
-    export_model(make_tiny_network(seed, spread=spread), registry, model_id, default=default, objective={"metric": "ssim", "lambda1": 8.0}, step=step)
+    export_model(
+        make_tiny_network(seed, spread=spread),
+        registry,
+        model_id,
+        default=default,
+        objective={"metric": "ssim", "lambda1": 8.0},
+        step=step,
+    )
     return registry
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_network, synthetic_image
 from torch import nn
 
 from rdcodec.analysis.latent import channel_energy, isometry, jacobian_gram, predicted_d_prime, traverse
-from conftest import make_tiny_network, synthetic_image
 
 
 class LinearImageModel(nn.Module):
@@ -88,7 +88,22 @@ def test_analyze_cli(tmp_path, models_env):
     for i in range(2):
         Image.fromarray(synthetic_image(40, 44, seed=i)).save(tmp_path / f"{i}.png")
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["analyze", str(tmp_path / "0.png"), str(tmp_path / "1.png"), "-o", str(out), "--crop", "32", "--top", "3", "--metric", "mse"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(tmp_path / "0.png"),
+            str(tmp_path / "1.png"),
+            "-o",
+            str(out),
+            "--crop",
+            "32",
+            "--top",
+            "3",
+            "--metric",
+            "mse",
+        ],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((out / "analysis.json").read_text())
     assert len(report["isometry"]["d_prime"]) == 3

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import export_tiny, synthetic_image
 from PIL import Image
 
 from rdcodec.cli import main
-from conftest import export_tiny, synthetic_image
 
 
 @pytest.fixture
@@ -191,10 +191,11 @@ def test_conversion_notes(runner, models_env, tmp_path):
 
 
 def test_quality_and_metric_pick_ladder_points(runner, png, tmp_path, monkeypatch):
+    from conftest import make_tiny_network
+
     from rdcodec.format.container import unpack
     from rdcodec.zoo.export import export_model
     from rdcodec.zoo.registry import Registry
-    from conftest import make_tiny_network
 
     reg = Registry(tmp_path / "ladder")
     net = make_tiny_network(0, spread=40.0)

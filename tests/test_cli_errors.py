@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import SAMPLES, make_tiny_network, synthetic_image
 from PIL import Image
 
 from rdcodec.cli import main
-from conftest import SAMPLES, make_tiny_network, synthetic_image
 
 ERROR_PREFIX = "rdcodec: error: "
 
@@ -85,7 +85,10 @@ class Case:
         from rdcodec.zoo.registry import Registry
 
         d = self.tmp / name
-        export_model(make_tiny_network(0), Registry(d), "tiny", default=True, objective=objective)
+        export_model(make_tiny_network(0), Registry(d), "tiny", default=True)
+        manifest = json.loads((d / "manifest.json").read_text())  # written by hand: export refuses a bad objective
+        manifest["models"][0]["objective"] = objective
+        (d / "manifest.json").write_text(json.dumps(manifest))
         self.env["RDCODEC_MODELS_DIR"] = str(d)
         return d
 
@@ -95,8 +98,15 @@ class Case:
         net = make_tiny_network(0)
         p = self.tmp / name
         p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"network": net.config.to_dict(), "model": net.state_dict(), "step": 3,
-                    "objective": {"metric": "ssim", "lambda1": 8.0}}, p)
+        torch.save(
+            {
+                "network": net.config.to_dict(),
+                "model": net.state_dict(),
+                "step": 3,
+                "objective": {"metric": "ssim", "lambda1": 8.0},
+            },
+            p,
+        )
         return p
 
     def config(self, data, name: str = "config.json") -> Path:
@@ -114,18 +124,37 @@ ENCODE = {
     "input-is-a-directory": lambda c: (["encode", _s(c.folder("d")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
     "empty-input": lambda c: (["encode", _s(c.file("e.png")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
     "not-an-image": lambda c: (["encode", _s(c.file("t.png", "plain text")), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
-    "truncated-png": lambda c: (["encode", _s(c.file("t.png", c.png("x.png").read_bytes()[:60])), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "truncated-png": lambda c: (
+        ["encode", _s(c.file("t.png", c.png("x.png").read_bytes()[:60])), "-o", _s(c.path("o.rdc"))],
+        [c.path("o.rdc")],
+    ),
     "existing-output": lambda c: (["encode", _s(c.png()), "-o", _s(c.keep("o.rdc"))], []),
     "output-folder-missing": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("no/dir/o.rdc"))], [c.path("no")]),
     "output-is-a-directory": lambda c: (["encode", _s(c.png()), "-o", _s(c.folder("outdir"))], [c.path("outdir/o.rdc")]),
     "unknown-model": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "nonexistent"], [c.path("o.rdc")]),
-    "model-and-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "tiny", "-q", "1"], [c.path("o.rdc")]),
+    "model-and-quality": lambda c: (
+        ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "tiny", "-q", "1"],
+        [c.path("o.rdc")],
+    ),
     "no-such-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "9"], [c.path("o.rdc")]),
-    "metric-without-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--metric", "mse"], [c.path("o.rdc")]),
+    "metric-without-quality": lambda c: (
+        ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--metric", "mse"],
+        [c.path("o.rdc")],
+    ),
     "negative-search": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "-1"], [c.path("o.rdc")]),
-    "search-without-objective": lambda c: (c.model_with_objective({}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"], [c.path("o.rdc")]),
-    "search-unknown-metric": lambda c: (c.model_with_objective({"metric": "psnr", "lambda1": 1.0}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"], [c.path("o.rdc")]),
-    "malformed-manifest": lambda c: (c.manifest('{"models": [') and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "search-without-objective": lambda c: (
+        c.model_with_objective({}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"],
+        [c.path("o.rdc")],
+    ),
+    "search-unknown-metric": lambda c: (
+        c.model_with_objective({"metric": "psnr", "lambda1": 1.0})
+        and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"],
+        [c.path("o.rdc")],
+    ),
+    "malformed-manifest": lambda c: (
+        c.manifest('{"models": [') and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc"))],
+        [c.path("o.rdc")],
+    ),
     "unknown-option": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--bogus"], [c.path("o.rdc")]),
     "missing-output-option": lambda c: (["encode", _s(c.png())], []),
 }
@@ -135,12 +164,24 @@ DECODE = {
     "input-is-a-directory": lambda c: (["decode", _s(c.folder("d")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
     "empty-input": lambda c: (["decode", _s(c.file("e.rdc")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
     "png-input": lambda c: (["decode", _s(c.png()), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
-    "truncated-stream": lambda c: (["decode", _s(c.file("t.rdc", c.rdc().read_bytes()[:-9])), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "truncated-stream": lambda c: (
+        ["decode", _s(c.file("t.rdc", c.rdc().read_bytes()[:-9])), "-o", _s(c.path("o.png"))],
+        [c.path("o.png")],
+    ),
     "lossy-output-suffix": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.jpg"))], [c.path("o.jpg")]),
     "existing-output": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.keep("o.png"))], []),
-    "missing-reference": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.path("nope.png"))], [c.path("o.png")]),
-    "reference-of-another-size": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.png("r.png", 20, 20))], [c.path("o.png")]),
-    "model-not-installed": lambda c: (c.rdc() and c.manifest({"models": []}) and ["decode", _s(c.path("good.rdc")), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "missing-reference": lambda c: (
+        ["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.path("nope.png"))],
+        [c.path("o.png")],
+    ),
+    "reference-of-another-size": lambda c: (
+        ["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--reference", _s(c.png("r.png", 20, 20))],
+        [c.path("o.png")],
+    ),
+    "model-not-installed": lambda c: (
+        c.rdc() and c.manifest({"models": []}) and ["decode", _s(c.path("good.rdc")), "-o", _s(c.path("o.png"))],
+        [c.path("o.png")],
+    ),
 }
 
 INFO = {
@@ -164,50 +205,254 @@ _RD = ["--models", "none", "--baselines", "none"]
 
 RD_CURVE = {
     "no-output": lambda c: (["rd-curve", _s(c.png()), *_RD], []),
-    "same-output-twice": lambda c: (["rd-curve", _s(c.png()), *_RD, "-o", _s(c.path("r.json")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "same-output-twice": lambda c: (
+        ["rd-curve", _s(c.png()), *_RD, "-o", _s(c.path("r.json")), "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
     "existing-output": lambda c: (["rd-curve", _s(c.png()), *_RD, "--json", _s(c.keep("r.json"))], []),
     "no-images": lambda c: (["rd-curve", _s(c.folder("empty")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "unreadable-image": lambda c: (["rd-curve", _s(c.file("bad.png", "not an image")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "unreadable-image": lambda c: (
+        ["rd-curve", _s(c.file("bad.png", "not an image")), *_RD, "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
     "missing-image": lambda c: (["rd-curve", _s(c.path("nope.png")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "same-image-name-twice": lambda c: (["rd-curve", _s(c.png()), _s(c.png("sub/in.png")), *_RD, "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "unknown-model": lambda c: (["rd-curve", _s(c.png()), "--models", "nonexistent", "--baselines", "none", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "unknown-baseline": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "gif", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "qualities-not-integers": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "jpeg", "--qualities", "20,x", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "quality-out-of-range": lambda c: (["rd-curve", _s(c.png()), "--models", "none", "--baselines", "jpeg", "--qualities", "101", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-missing": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.path("nope.json")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-not-json": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": ')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-not-an-object": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", "[1, 2]")), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-without-results": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"name": "x"}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-without-bpp": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"psnr": [30]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-bpp-not-numbers": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": "abc", "psnr": [1, 2, 3]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-columns-differ": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2], "psnr": [30]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "reference-without-quality": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2]}}')), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "report-curve-malformed": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "in.png"}], "curves": [{"kind": "baseline"}]}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "report-point-malformed": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "in.png"}], "curves": [{"name": "jpeg", "kind": "baseline", "points": [{"bpp": 1}]}]}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "report-of-other-images": lambda c: (["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "other.png"}], "curves": []}))), "--json", _s(c.path("r.json"))], [c.path("r.json")]),
-    "malformed-manifest": lambda c: (c.manifest({"models": [{"id": "x"}]}) and ["rd-curve", _s(c.png()), "--baselines", "none", "--json", _s(c.path("r.json"))], [c.path("r.json")]),
+    "same-image-name-twice": lambda c: (
+        ["rd-curve", _s(c.png()), _s(c.png("sub/in.png")), *_RD, "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "unknown-model": lambda c: (
+        ["rd-curve", _s(c.png()), "--models", "nonexistent", "--baselines", "none", "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "unknown-baseline": lambda c: (
+        ["rd-curve", _s(c.png()), "--models", "none", "--baselines", "gif", "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "qualities-not-integers": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            "--models",
+            "none",
+            "--baselines",
+            "jpeg",
+            "--qualities",
+            "20,x",
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "quality-out-of-range": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            "--models",
+            "none",
+            "--baselines",
+            "jpeg",
+            "--qualities",
+            "101",
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "reference-missing": lambda c: (
+        ["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.path("nope.json")), "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "reference-not-json": lambda c: (
+        ["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"results": ')), "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "reference-not-an-object": lambda c: (
+        ["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", "[1, 2]")), "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "reference-without-results": lambda c: (
+        ["rd-curve", _s(c.png()), *_RD, "--reference", _s(c.file("ref.json", '{"name": "x"}')), "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
+    "reference-without-bpp": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(c.file("ref.json", '{"results": {"psnr": [30]}}')),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "reference-bpp-not-numbers": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(c.file("ref.json", '{"results": {"bpp": "abc", "psnr": [1, 2, 3]}}')),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "reference-columns-differ": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2], "psnr": [30]}}')),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "reference-without-quality": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(c.file("ref.json", '{"results": {"bpp": [0.1, 0.2]}}')),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "report-curve-malformed": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(
+                c.file(
+                    "ref.json",
+                    json.dumps(
+                        {"schema": "rdcodec.rd-curve/1", "images": [{"name": "in.png"}], "curves": [{"kind": "baseline"}]}
+                    ),
+                )
+            ),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "report-point-malformed": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(
+                c.file(
+                    "ref.json",
+                    json.dumps(
+                        {
+                            "schema": "rdcodec.rd-curve/1",
+                            "images": [{"name": "in.png"}],
+                            "curves": [{"name": "jpeg", "kind": "baseline", "points": [{"bpp": 1}]}],
+                        }
+                    ),
+                )
+            ),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "report-of-other-images": lambda c: (
+        [
+            "rd-curve",
+            _s(c.png()),
+            *_RD,
+            "--reference",
+            _s(c.file("ref.json", json.dumps({"schema": "rdcodec.rd-curve/1", "images": [{"name": "other.png"}], "curves": []}))),
+            "--json",
+            _s(c.path("r.json")),
+        ],
+        [c.path("r.json")],
+    ),
+    "malformed-manifest": lambda c: (
+        c.manifest({"models": [{"id": "x"}]})
+        and ["rd-curve", _s(c.png()), "--baselines", "none", "--json", _s(c.path("r.json"))],
+        [c.path("r.json")],
+    ),
 }
 
 _AN = ["--crop", "32", "--top", "2"]
 
 ANALYZE = {
-    "unknown-metric": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "psnr"], [c.path("out")]),
+    "unknown-metric": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "psnr"],
+        [c.path("out")],
+    ),
     "crop-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), "--crop", "0"], [c.path("out")]),
-    "top-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), "--crop", "32", "--top", "0"], [c.path("out")]),
-    "delta-zero": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--delta", "0"], [c.path("out")]),
-    "ms-ssim-on-a-small-crop": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "ms-ssim"], [c.path("out")]),
-    "image-smaller-than-crop": lambda c: (["analyze", _s(c.png("a.png", 20, 20)), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
+    "top-zero": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), "--crop", "32", "--top", "0"],
+        [c.path("out")],
+    ),
+    "delta-zero": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--delta", "0"],
+        [c.path("out")],
+    ),
+    "ms-ssim-on-a-small-crop": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--metric", "ms-ssim"],
+        [c.path("out")],
+    ),
+    "image-smaller-than-crop": lambda c: (
+        ["analyze", _s(c.png("a.png", 20, 20)), "-o", _s(c.path("out")), *_AN],
+        [c.path("out")],
+    ),
     "missing-image": lambda c: (["analyze", _s(c.path("nope.png")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
     "unreadable-image": lambda c: (["analyze", _s(c.file("bad.png", "text")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
     "no-images": lambda c: (["analyze", _s(c.folder("empty")), "-o", _s(c.path("out")), *_AN], [c.path("out")]),
-    "unknown-model": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "nonexistent"], [c.path("out")]),
-    "missing-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.path("nope.pt"))], [c.path("out")]),
-    "random-bytes-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.file("r.pt", os.urandom(256)))], [c.path("out")]),
-    "json-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.file("r.pt", '{"model": 1}'))], [c.path("out")]),
-    "model-and-checkpoint": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "tiny", "--checkpoint", _s(c.checkpoint())], [c.path("out")]),
+    "unknown-model": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "nonexistent"],
+        [c.path("out")],
+    ),
+    "missing-checkpoint": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "--checkpoint", _s(c.path("nope.pt"))],
+        [c.path("out")],
+    ),
+    "random-bytes-checkpoint": lambda c: (
+        [
+            "analyze",
+            _s(c.png("a.png", 40, 40)),
+            "-o",
+            _s(c.path("out")),
+            *_AN,
+            "--checkpoint",
+            _s(c.file("r.pt", os.urandom(256))),
+        ],
+        [c.path("out")],
+    ),
+    "json-checkpoint": lambda c: (
+        [
+            "analyze",
+            _s(c.png("a.png", 40, 40)),
+            "-o",
+            _s(c.path("out")),
+            *_AN,
+            "--checkpoint",
+            _s(c.file("r.pt", '{"model": 1}')),
+        ],
+        [c.path("out")],
+    ),
+    "model-and-checkpoint": lambda c: (
+        ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN, "-m", "tiny", "--checkpoint", _s(c.checkpoint())],
+        [c.path("out")],
+    ),
     "output-is-a-file": lambda c: (["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.keep("out")), *_AN], []),
-    "earlier-analysis-without-force": lambda c: (c.keep("out/analysis.json", "{}") and ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN], [c.path("out/energy.png")]),
+    "earlier-analysis-without-force": lambda c: (
+        c.keep("out/analysis.json", "{}") and ["analyze", _s(c.png("a.png", 40, 40)), "-o", _s(c.path("out")), *_AN],
+        [c.path("out/energy.png")],
+    ),
 }
+
 
 def _TRAIN(c: Case) -> list[str]:
     return ["train", "--run-dir", _s(c.path("run"))]
@@ -217,25 +462,47 @@ TRAIN = {
     "missing-config": lambda c: ([*_TRAIN(c), "--config", _s(c.path("missing.json"))], [c.path("run")]),
     "malformed-json": lambda c: ([*_TRAIN(c), "--config", _s(c.config('{"steps": '))], [c.path("run")]),
     "config-not-an-object": lambda c: ([*_TRAIN(c), "--config", _s(c.config([1, 2]))], [c.path("run")]),
-    "unknown-key": lambda c: ([*_TRAIN(c), "--config", _s(c.config({"train_dirs": [str(SAMPLES)], "bogus": 1}))], [c.path("run")]),
-    "unknown-nested-key": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "network.bogus=1"], [c.path("run")]),
+    "unknown-key": lambda c: (
+        [*_TRAIN(c), "--config", _s(c.config({"train_dirs": [str(SAMPLES)], "bogus": 1}))],
+        [c.path("run")],
+    ),
+    "unknown-nested-key": lambda c: (
+        [*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "network.bogus=1"],
+        [c.path("run")],
+    ),
     "set-without-equals": lambda c: ([*_TRAIN(c), "--set", "foo"], [c.path("run")]),
     "set-without-key": lambda c: ([*_TRAIN(c), "--set", "=1"], [c.path("run")]),
     "no-train-dirs": lambda c: (_TRAIN(c), [c.path("run")]),
-    "bad-crop": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "crop=30"], [c.path("run")]),
-    "bad-metric": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "objective.metric=psnr"], [c.path("run")]),
-    "bad-value-type": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "steps=many"], [c.path("run")]),
+    "bad-crop": lambda c: ([*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "crop=30"], [c.path("run")]),
+    "bad-metric": lambda c: (
+        [*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "objective.metric=psnr"],
+        [c.path("run")],
+    ),
+    "bad-value-type": lambda c: ([*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "steps=many"], [c.path("run")]),
     "train-dirs-not-a-list": lambda c: ([*_TRAIN(c), "--set", f"train_dirs={SAMPLES}"], [c.path("run")]),
     "train-dirs-empty-list": lambda c: ([*_TRAIN(c), "--set", "train_dirs=[]"], [c.path("run")]),
-    "train-dir-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.path('nope')}\"]"], [c.path("run")]),
-    "train-dir-without-images": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.folder('empty')}\"]"], [c.path("run")]),
-    "train-dir-is-a-file": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{c.png()}\"]"], [c.path("run")]),
-    "one-of-two-train-dirs-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\", \"{c.path('nope')}\"]"], [c.path("run")]),
-    "images-smaller-than-crop": lambda c: (c.png("small/a.png", 40, 40) and [*_TRAIN(c), "--set", f"train_dirs=[\"{c.path('small')}\"]"], [c.path("run")]),
-    "val-dir-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", f"val_dir={c.path('nope')}"], [c.path("run")]),
-    "init-from-missing": lambda c: ([*_TRAIN(c), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", f"init_from={c.path('nope.pt')}"], [c.path("run")]),
-    "run-dir-is-a-file": lambda c: (["train", "--run-dir", _s(c.keep("run")), "--set", f"train_dirs=[\"{SAMPLES}\"]"], []),
+    "train-dir-missing": lambda c: ([*_TRAIN(c), "--set", f'train_dirs=["{c.path("nope")}"]'], [c.path("run")]),
+    "train-dir-without-images": lambda c: ([*_TRAIN(c), "--set", f'train_dirs=["{c.folder("empty")}"]'], [c.path("run")]),
+    "train-dir-is-a-file": lambda c: ([*_TRAIN(c), "--set", f'train_dirs=["{c.png()}"]'], [c.path("run")]),
+    "one-of-two-train-dirs-missing": lambda c: (
+        [*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}", "{c.path("nope")}"]'],
+        [c.path("run")],
+    ),
+    "images-smaller-than-crop": lambda c: (
+        c.png("small/a.png", 40, 40) and [*_TRAIN(c), "--set", f'train_dirs=["{c.path("small")}"]'],
+        [c.path("run")],
+    ),
+    "val-dir-missing": lambda c: (
+        [*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", f"val_dir={c.path('nope')}"],
+        [c.path("run")],
+    ),
+    "init-from-missing": lambda c: (
+        [*_TRAIN(c), "--set", f'train_dirs=["{SAMPLES}"]', "--set", f"init_from={c.path('nope.pt')}"],
+        [c.path("run")],
+    ),
+    "run-dir-is-a-file": lambda c: (["train", "--run-dir", _s(c.keep("run")), "--set", f'train_dirs=["{SAMPLES}"]'], []),
 }
+
 
 def _EXPORT(c: Case, ckpt: Path, model_id: str = "new") -> list[str]:
     return ["export", _s(ckpt), "--id", model_id, "--models-dir", _s(c.own_registry())]
@@ -253,15 +520,32 @@ EXPORT = {
     "id-too-long": lambda c: (_EXPORT(c, c.checkpoint(), model_id="x" * 65), []),
     "id-not-ascii": lambda c: (_EXPORT(c, c.checkpoint(), model_id="modèle"), []),
     "step-zero": lambda c: ([*_EXPORT(c, c.checkpoint()), "--step", "0"], []),
-    "models-dir-is-a-file": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file"))], []),
-    "models-dir-under-a-file": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file")) + "/sub"], []),
-    "malformed-manifest": lambda c: (["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.manifest('{"models": '))], []),
+    "models-dir-is-a-file": lambda c: (
+        ["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file"))],
+        [],
+    ),
+    "models-dir-under-a-file": lambda c: (
+        ["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.keep("models-file")) + "/sub"],
+        [],
+    ),
+    "malformed-manifest": lambda c: (
+        ["export", _s(c.checkpoint()), "--id", "new", "--models-dir", _s(c.manifest('{"models": '))],
+        [],
+    ),
 }
 
 CASES = [
     pytest.param(builder, id=f"{command}-{name}")
-    for command, table in (("encode", ENCODE), ("decode", DECODE), ("info", INFO), ("models", MODELS), ("rd-curve", RD_CURVE),
-                           ("analyze", ANALYZE), ("train", TRAIN), ("export", EXPORT))
+    for command, table in (
+        ("encode", ENCODE),
+        ("decode", DECODE),
+        ("info", INFO),
+        ("models", MODELS),
+        ("rd-curve", RD_CURVE),
+        ("analyze", ANALYZE),
+        ("train", TRAIN),
+        ("export", EXPORT),
+    )
     for name, builder in table.items()
 ]
 
@@ -338,7 +622,9 @@ def test_export_unwritable_models_dir(tmp_path, tiny_registry, monkeypatch):
     reg = case.own_registry()
     before = _snapshot(tmp_path)
     writable = os.access
-    monkeypatch.setattr(rdcodec.cli.training.os, "access", lambda path, mode, **kw: False if Path(path) == reg else writable(path, mode, **kw))
+    monkeypatch.setattr(
+        rdcodec.cli.training.os, "access", lambda path, mode, **kw: False if Path(path) == reg else writable(path, mode, **kw)
+    )
     result = CliRunner().invoke(main, ["export", str(ckpt), "--id", "new", "--models-dir", str(reg)])
     assert_contract(result, tmp_path, before=before)
     assert "not writable" in result.stderr
@@ -385,7 +671,9 @@ def test_analysis_into_an_existing_folder_and_force(tmp_path, models_env):
 
 
 def test_a_valid_training_config_reaches_training(tmp_path, fake_training):
-    result = CliRunner().invoke(main, ["train", "--run-dir", str(tmp_path / "run"), "--set", f"train_dirs=[\"{SAMPLES}\"]", "--set", "steps=1"])
+    result = CliRunner().invoke(
+        main, ["train", "--run-dir", str(tmp_path / "run"), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "steps=1"]
+    )
     assert result.exit_code == 0, result.output
     assert len(fake_training) == 1 and fake_training[0][0].train_dirs == [str(SAMPLES)]
 
@@ -413,7 +701,14 @@ def test_search_arguments_are_checked():
     net = make_tiny_network(0)
     x = torch.zeros(1, 3, 16, 16)
     medians = torch.zeros(net.config.M)
-    for kwargs in ({"iterations": -1}, {"iterations": 1.5}, {"metric": "psnr"}, {"lambda1": -1.0}, {"check_every": 0}, {"lr": 0.0}):
+    for kwargs in (
+        {"iterations": -1},
+        {"iterations": 1.5},
+        {"metric": "psnr"},
+        {"lambda1": -1.0},
+        {"check_every": 0},
+        {"lr": 0.0},
+    ):
         args = {"metric": "mse", "lambda1": 1.0, "iterations": 1, **kwargs}
         with pytest.raises(SearchError):
             search_symbols(net, x, medians, 1.0, **args)

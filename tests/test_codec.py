@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import export_tiny, synthetic_image
 
 from rdcodec import codec
-
 from rdcodec.format import entropy
 from rdcodec.format.container import unpack
-from conftest import export_tiny, synthetic_image
 
 
 @pytest.mark.parametrize("size", [(1, 1), (17, 23), (64, 48), (33, 16)])

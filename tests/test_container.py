@@ -7,11 +7,30 @@ import zlib
 
 import pytest
 
-from rdcodec.format.container import DEFAULT_MAX_PIXELS, FORMAT_VERSION, MAGIC, ContainerError, Header, header_size, pack, parse_header, unpack
+from rdcodec.format.container import (
+    DEFAULT_MAX_PIXELS,
+    FORMAT_VERSION,
+    MAGIC,
+    ContainerError,
+    Header,
+    header_size,
+    pack,
+    parse_header,
+    unpack,
+)
 
 
 def _header(**kw):
-    fields = dict(model_id="m1", model_digest=bytes(range(16)), width=17, height=23, latent_channels=8, latent_height=2, latent_width=2, payload_length=8)
+    fields = dict(
+        model_id="m1",
+        model_digest=bytes(range(16)),
+        width=17,
+        height=23,
+        latent_channels=8,
+        latent_height=2,
+        latent_width=2,
+        payload_length=8,
+    )
     fields.update(kw)
     return Header(**fields)
 

@@ -48,8 +48,16 @@ def test_planted_outliers_are_found(kind):
     basis = rng.normal(size=(2, 8))
     normal = np.tanh(rng.normal(size=(600, 2)) @ basis * 0.3)
     outliers = rng.uniform(-1, 1, size=(30, 8))
-    cfg = DensityConfig(input_dim=8, hidden=(16,), latent=2, estimation=(8,), components=2, kind=kind,
-                        lambda1=1e2 if kind == "radogaga" else 0.1, lambda2=1e2 if kind == "radogaga" else 0.005)
+    cfg = DensityConfig(
+        input_dim=8,
+        hidden=(16,),
+        latent=2,
+        estimation=(8,),
+        components=2,
+        kind=kind,
+        lambda1=1e2 if kind == "radogaga" else 0.1,
+        lambda2=1e2 if kind == "radogaga" else 0.005,
+    )
     est = DensityEstimator(cfg, seed=0).fit(normal[:500], epochs=60, batch_size=128, lr=3e-3, seed=0)
     scores = est.score_samples(np.vstack([normal[500:], outliers]))
     labels = np.r_[np.zeros(100), np.ones(30)]
@@ -110,7 +118,9 @@ def test_f1_upper_bound_holds_for_another_threshold_and_is_reached():
         before, after = evaluate(scores, labels, a), evaluate(scores, labels, b)
         anomalies = int(labels.sum())
         flagged = flagged_count(n, a)
-        assert flagged == int((scores > np.quantile(scores, 1 - a)).sum()) and flagged_count(n, b) == int((scores > np.quantile(scores, 1 - b)).sum())
+        assert flagged == int((scores > np.quantile(scores, 1 - a)).sum()) and flagged_count(n, b) == int(
+            (scores > np.quantile(scores, 1 - b)).sum()
+        )
         tp = round(before.recall * anomalies)
         assert tp == round(before.precision * flagged)
         assert after.f1 <= f1_upper_bound(tp, flagged, anomalies, flagged_count(n, b)) + 1e-12
@@ -164,32 +174,130 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     np.savetxt(tmp_path / "toy.csv", np.column_stack([x, density, np.zeros(300)]), delimiter=",")
     savemat(tmp_path / "thyroid.mat", {"X": rng.random((200, 6)), "y": (np.arange(200) < 10)[:, None].astype(float)})
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"),
-                    "--out", str(tmp_path / "toy"), "--seeds", "2", "--epochs", "2", "--warmup-epochs", "1"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/toy_density.py"),
+            "--data",
+            str(tmp_path / "toy.csv"),
+            "--out",
+            str(tmp_path / "toy"),
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--warmup-epochs",
+            "1",
+        ],
+        check=True,
+        timeout=300,
+    )
     toy = json.loads((tmp_path / "toy" / "results.json").read_text())
     assert set(toy["models"]) == {"DAGMM", "RaDOGAGA(d)", "RaDOGAGA(log d)"}
     assert all(m["seeds"] == 2 and {"en", "em"} <= set(m) for m in toy["models"].values())
     assert (tmp_path / "toy" / "fig5_density.png").stat().st_size > 0
     # another schedule re-runs seed 0 only; seed 1's run of the first schedule is left out, not mixed in
-    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"),
-                    "--out", str(tmp_path / "toy"), "--seeds", "1", "--epochs", "3", "--warmup-epochs", "1", "--models", "DAGMM"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/toy_density.py"),
+            "--data",
+            str(tmp_path / "toy.csv"),
+            "--out",
+            str(tmp_path / "toy"),
+            "--seeds",
+            "1",
+            "--epochs",
+            "3",
+            "--warmup-epochs",
+            "1",
+            "--models",
+            "DAGMM",
+        ],
+        check=True,
+        timeout=300,
+    )
     toy = json.loads((tmp_path / "toy" / "results.json").read_text())
     assert [run["epochs"] for run in toy["models"]["DAGMM"]["runs"]] == [3]
     assert set(toy["models"]) == {"DAGMM"}  # the RaDOGAGA runs are all of the first schedule
     # --restarts keeps the restart with the lowest final training objective and records them all
-    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"), "--out", str(tmp_path / "toy3"),
-                    "--seeds", "1", "--epochs", "2", "--warmup-epochs", "1", "--restarts", "2", "--models", "RaDOGAGA(d)"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/toy_density.py"),
+            "--data",
+            str(tmp_path / "toy.csv"),
+            "--out",
+            str(tmp_path / "toy3"),
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--warmup-epochs",
+            "1",
+            "--restarts",
+            "2",
+            "--models",
+            "RaDOGAGA(d)",
+        ],
+        check=True,
+        timeout=300,
+    )
     first = (tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text()
     run = json.loads(first)
     assert run["restarts"] == 2  # the count, part of the schedule; the runs themselves are under restart_runs
-    assert [r["seed"] for r in run["restart_runs"]] == [0, 1000] and run["restart_runs"][0]["final_loss"] != run["restart_runs"][1]["final_loss"]
+    assert [r["seed"] for r in run["restart_runs"]] == [0, 1000] and run["restart_runs"][0]["final_loss"] != run["restart_runs"][
+        1
+    ]["final_loss"]
     chosen = min(range(2), key=lambda i: run["restart_runs"][i]["final_loss"])
-    subprocess.run([sys.executable, str(root / "tools/experiments/toy_density.py"), "--data", str(tmp_path / "toy.csv"), "--out", str(tmp_path / "toy3"),
-                    "--seeds", "1", "--epochs", "2", "--warmup-epochs", "1", "--restarts", "2", "--models", "RaDOGAGA(d)"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/toy_density.py"),
+            "--data",
+            str(tmp_path / "toy.csv"),
+            "--out",
+            str(tmp_path / "toy3"),
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--warmup-epochs",
+            "1",
+            "--restarts",
+            "2",
+            "--models",
+            "RaDOGAGA(d)",
+        ],
+        check=True,
+        timeout=300,
+    )
     assert (tmp_path / "toy3" / "runs" / "RaDOGAGAd-seed0.json").read_text() == first  # resumed, not trained again
-    assert run["chosen_restart"] == chosen and run["en"] == pytest.approx(run["restart_runs"][chosen]["en"]) and run["restart_runs"][chosen]["trajectory"][-1]["epoch"] == 2
-    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
-                    "--datasets", "thyroid", "--seeds", "2", "--epochs-scale", "0.001", "--detectors", "radogaga-d,dagmm"], check=True, timeout=300)
+    assert (
+        run["chosen_restart"] == chosen
+        and run["en"] == pytest.approx(run["restart_runs"][chosen]["en"])
+        and run["restart_runs"][chosen]["trajectory"][-1]["epoch"] == 2
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly.py"),
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "an"),
+            "--datasets",
+            "thyroid",
+            "--seeds",
+            "2",
+            "--epochs-scale",
+            "0.001",
+            "--detectors",
+            "radogaga-d,dagmm",
+        ],
+        check=True,
+        timeout=300,
+    )
     an = json.loads((tmp_path / "an" / "results.json").read_text())
     assert set(an["datasets"]["thyroid"]) == {"radogaga-d", "radogaga-d+em", "dagmm", "dagmm+em"}
     assert all(row["seeds"] == 2 for row in an["datasets"]["thyroid"].values())
@@ -209,30 +317,109 @@ def test_experiment_scripts_run_on_small_files(tmp_path):
     assert again["datasets"]["thyroid"]["radogaga-d"]["seeds"] == 2
     # --first-seed runs only the seeds from there on, so processes can share a grid
     seed0 = (tmp_path / "an" / "runs" / "thyroid" / "dagmm-seed0.json").read_text()
-    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly.py"), "--data", str(tmp_path), "--out", str(tmp_path / "an"),
-                    "--datasets", "thyroid", "--first-seed", "1", "--seeds", "3", "--epochs-scale", "0.001", "--detectors", "dagmm"], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly.py"),
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "an"),
+            "--datasets",
+            "thyroid",
+            "--first-seed",
+            "1",
+            "--seeds",
+            "3",
+            "--epochs-scale",
+            "0.001",
+            "--detectors",
+            "dagmm",
+        ],
+        check=True,
+        timeout=300,
+    )
     assert (tmp_path / "an" / "runs" / "thyroid" / "dagmm-seed0.json").read_text() == seed0
     assert not (tmp_path / "an" / "runs" / "thyroid" / "radogaga-d-seed2.json").exists()
     an = json.loads((tmp_path / "an" / "results.json").read_text())
     assert [r["seed"] for r in an["datasets"]["thyroid"]["dagmm"]["runs"]] == [0, 1, 2]  # seed 1 re-run with the current settings
     # the convergence check trains the same networks and reports the windowed training objective
     report_path = tmp_path / "conv" / "thyroid.json"
-    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_convergence.py"), "--data", str(tmp_path), "--dataset", "thyroid",
-                    "--epochs", "10", "--window", "2", "--detectors", "radogaga-log,dagmm", "--out", str(report_path)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly_convergence.py"),
+            "--data",
+            str(tmp_path),
+            "--dataset",
+            "thyroid",
+            "--epochs",
+            "10",
+            "--window",
+            "2",
+            "--detectors",
+            "radogaga-log,dagmm",
+            "--out",
+            str(report_path),
+        ],
+        check=True,
+        timeout=300,
+    )
     report = json.loads(report_path.read_text())
     assert set(report["detectors"]) == {"radogaga-log", "dagmm"}
-    assert all(list(d["objective"]) == [str(m) for m in range(1, 11)] and all(np.isfinite(list(d["objective"].values()))) for d in report["detectors"].values())
-    bad = subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_convergence.py"), "--data", str(tmp_path), "--dataset", "mnist", "--epochs", "1"],
-                         capture_output=True, text=True, timeout=300)
+    assert all(
+        list(d["objective"]) == [str(m) for m in range(1, 11)] and all(np.isfinite(list(d["objective"].values())))
+        for d in report["detectors"].values()
+    )
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly_convergence.py"),
+            "--data",
+            str(tmp_path),
+            "--dataset",
+            "mnist",
+            "--epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "--dataset must be one of" in bad.stderr
     # the threshold bound reads the finished runs: no bound below the F1 it starts from, none above 1
-    subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_threshold_bound.py"), "--data", str(tmp_path),
-                    "--results", str(tmp_path / "an" / "results.json"), "--out", str(tmp_path / "bound.json")], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly_threshold_bound.py"),
+            "--data",
+            str(tmp_path),
+            "--results",
+            str(tmp_path / "an" / "results.json"),
+            "--out",
+            str(tmp_path / "bound.json"),
+        ],
+        check=True,
+        timeout=300,
+    )
     rows = json.loads((tmp_path / "bound.json").read_text())["datasets"]["thyroid"]
     assert set(rows) == {"radogaga-d", "dagmm"}
-    assert all(row["f1"] - 1e-12 <= row[key] <= 1 for row in rows.values() for key in ("bound_nominal_ratio", "bound_paper_flag_ratio"))
-    missing = subprocess.run([sys.executable, str(root / "tools/experiments/anomaly_threshold_bound.py"), "--data", str(tmp_path), "--results", str(tmp_path / "none.json")],
-                             capture_output=True, text=True, timeout=300)
+    assert all(
+        row["f1"] - 1e-12 <= row[key] <= 1 for row in rows.values() for key in ("bound_nominal_ratio", "bound_paper_flag_ratio")
+    )
+    missing = subprocess.run(
+        [
+            sys.executable,
+            str(root / "tools/experiments/anomaly_threshold_bound.py"),
+            "--data",
+            str(tmp_path),
+            "--results",
+            str(tmp_path / "none.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode == 2 and "no results file" in missing.stderr
 
 
@@ -327,7 +514,9 @@ def test_fit_best_of_keeps_the_restart_with_the_lowest_training_objective():
     cfg = DensityConfig(input_dim=6, hidden=(8,), latent=2, estimation=(4,), components=2, lambda1=10.0, lambda2=10.0)
     fit = dict(epochs=3, batch_size=40, lr=1e-2)
     seen = []
-    best = DensityEstimator.fit_best_of(cfg, x, restarts=3, seed=5, on_restart=lambda est, r: seen.append((r, est.history[-1]["loss"])), **fit)
+    best = DensityEstimator.fit_best_of(
+        cfg, x, restarts=3, seed=5, on_restart=lambda est, r: seen.append((r, est.history[-1]["loss"])), **fit
+    )
     singles = [DensityEstimator(cfg, seed=s).fit(x, seed=s, **fit) for s in (5, 1005, 2005)]
     losses = [e.history[-1]["loss"] for e in singles]
     assert best.restart_losses == pytest.approx(losses) and len(set(losses)) == 3

@@ -8,7 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from rdcodec.format.entropy import PRECISION, EntropyDecodeError, FrozenTables, TableError, decode, encode, estimate_bits, freeze, quantize_pmf
+from rdcodec.format.entropy import (
+    PRECISION,
+    EntropyDecodeError,
+    FrozenTables,
+    TableError,
+    decode,
+    encode,
+    estimate_bits,
+    freeze,
+    quantize_pmf,
+)
 
 
 def _tables(seed=0, channels=6, max_len=12, tail=1e-3):
@@ -102,7 +112,6 @@ def test_golden_bytes():
     assert coded.escapes == 2
     assert coded.payload.hex() == "e800685915668d998f115651"
     np.testing.assert_array_equal(decode(coded.payload, t, 6), symbols)
-
 
 
 def test_decode_rejects_ragged_payload():

@@ -53,14 +53,38 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
         Image.fromarray(rng.integers(0, 256, (109, 89, 3), dtype=np.uint8)).save(data / f"{i:06d}.jpg")
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "out"
-    command = [sys.executable, str(root / "tools/experiments/celeba_isometry.py"), "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
-               "--held-out", "8", "--batch", "4", "--channels", "8", "--hidden", "32", "--latent", "12", "--analysis-images", "2", "--eval-every", "1"]
+    command = [
+        sys.executable,
+        str(root / "tools/experiments/celeba_isometry.py"),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--work",
+        str(tmp_path / "work"),
+        "--held-out",
+        "8",
+        "--batch",
+        "4",
+        "--channels",
+        "8",
+        "--hidden",
+        "32",
+        "--latent",
+        "12",
+        "--analysis-images",
+        "2",
+        "--eval-every",
+        "1",
+    ]
     subprocess.run(command + ["--steps", "2"], check=True, timeout=300)
     results = json.loads((out / "results.json").read_text())
     assert set(results["models"]) == {"radogaga", "betavae"}
     for r in results["models"].values():
         assert len(r["d_prime_top9"]) == 9 and 0 <= r["top10_variance_share"] <= 1
-        assert [h["step"] for h in r["training_history"]] == [1, 2] and all(0 < h["held_out_ssim"] <= 1 for h in r["training_history"])
+        assert [h["step"] for h in r["training_history"]] == [1, 2] and all(
+            0 < h["held_out_ssim"] <= 1 for h in r["training_history"]
+        )
     assert (out / "radogaga_traversal.png").exists()
     # resumes from the checkpoints (optimisers included) and extends the held-out history
     import torch
@@ -71,5 +95,7 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
     resumed = json.loads((out / "results.json").read_text())["models"]["radogaga"]
     assert [h["step"] for h in resumed["training_history"]] == [1, 2, 3] and resumed["trained_steps"] == 3
     assert resumed["training_history"][:2] == results["models"]["radogaga"]["training_history"]
-    subprocess.run(command + ["--steps", "1", "--models", "radogaga"], check=True, timeout=300)  # a checkpoint past --steps is analysed as it is
+    subprocess.run(
+        command + ["--steps", "1", "--models", "radogaga"], check=True, timeout=300
+    )  # a checkpoint past --steps is analysed as it is
     assert json.loads((out / "results.json").read_text())["models"]["radogaga"]["trained_steps"] == 3

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from rdcodec import codec
-
 from rdcodec.format import entropy
 from rdcodec.format.container import unpack
 from rdcodec.zoo.registry import Registry

@@ -77,7 +77,9 @@ def test_a_huge_declared_size_with_an_empty_payload_is_refused_before_allocating
     import tracemalloc
 
     model, parsed = golden
-    header = dataclasses.replace(parsed.header, width=16384, height=16384, latent_height=1024, latent_width=1024, payload_length=0)
+    header = dataclasses.replace(
+        parsed.header, width=16384, height=16384, latent_height=1024, latent_width=1024, payload_length=0
+    )
     data = pack(header, b"")
     tracemalloc.start()
     with pytest.raises(CodecError, match="cannot hold"):

@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 import pytest
+from conftest import synthetic_image
 from PIL import Image
 
 from rdcodec.image_io import ImageReadError, read_image
-from conftest import synthetic_image
 
 
 def _bytes(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:

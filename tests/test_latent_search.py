@@ -5,22 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_image
 
 from rdcodec import codec
-
-from rdcodec.format import entropy
 from rdcodec.distortion import distortion
-from conftest import export_tiny, synthetic_image
+from rdcodec.format import entropy
 
 
 def _objective(model, pixels, symbols):
     """The search's exact objective: frozen-table bits per pixel + λ1·D(x, g(ẑ)) on the padded image."""
     x = codec._to_tensor(pixels)
-    z_hat = model.network.dequantize(torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step)
+    z_hat = model.network.dequantize(
+        torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step
+    )
     with torch.no_grad():
         d = distortion("ssim", x, model.network.decode_latent(z_hat).clamp(0, 1)).item()
     bits = entropy.estimate_bits(symbols.reshape(symbols.shape[0], -1), model.tables)
-    return bits / (x.shape[-1] * x.shape[-2]) + model.entry.objective["lambda1"] * d
+    return bits / (x.shape[-1] * x.shape[-2]) + model.entry.objective.lambda1 * d
 
 
 def test_search_lowers_the_objective_and_decodes_to_its_symbols(tiny_model, tiny_registry):
@@ -42,9 +43,10 @@ def test_search_is_deterministic(tiny_model):
 
 
 def test_search_needs_the_models_lambda(tmp_path):
+    from conftest import make_tiny_network
+
     from rdcodec.zoo.export import export_model
     from rdcodec.zoo.registry import Registry
-    from conftest import make_tiny_network
 
     registry = Registry(tmp_path)
     export_model(make_tiny_network(0), registry, "bare", objective={})

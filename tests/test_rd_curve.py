@@ -7,11 +7,11 @@ import math
 
 import pytest
 from click.testing import CliRunner
+from conftest import export_tiny, synthetic_image
 from PIL import Image
 
-from rdcodec.eval.bd_rate import bd_rate, to_db
 from rdcodec.cli import main
-from conftest import export_tiny, synthetic_image
+from rdcodec.eval.bd_rate import bd_rate, to_db
 
 
 def test_bd_rate_of_a_curve_against_itself_is_zero():
@@ -32,8 +32,12 @@ def test_bd_rate_of_log_linear_curves_over_their_common_interval():
     test = [0.1 * 2 ** ((q - 30) / 3) for q in quality]  # log2 ratio −(q − 30)/6, mean −1/2 on [30, 36]
     assert bd_rate(test, quality, anchor, quality) == pytest.approx((2**-0.5 - 1) * 100, abs=1e-9)
     shifted = [q + 4 for q in quality]  # test covers [34, 40]: only [34, 36] is common, mean log2 ratio −5/6
-    assert bd_rate([0.1 * 2 ** ((q - 30) / 3) for q in shifted], shifted, anchor, quality) == pytest.approx((2 ** (-5 / 6) - 1) * 100, abs=1e-9)
-    two = bd_rate(test[1:3], quality[1:3], anchor[1:3], quality[1:3])  # two points: a straight line, mean log2 ratio −1/2 on [32, 34]
+    assert bd_rate([0.1 * 2 ** ((q - 30) / 3) for q in shifted], shifted, anchor, quality) == pytest.approx(
+        (2 ** (-5 / 6) - 1) * 100, abs=1e-9
+    )
+    two = bd_rate(
+        test[1:3], quality[1:3], anchor[1:3], quality[1:3]
+    )  # two points: a straight line, mean log2 ratio −1/2 on [32, 34]
     assert two == pytest.approx((2**-0.5 - 1) * 100, abs=1e-9)
 
 
@@ -78,12 +82,29 @@ def two_models(tmp_path, monkeypatch):
 
 def test_rd_curve_cli(tmp_path, two_images, two_models):
     ref = tmp_path / "pub.json"
-    ref.write_text(json.dumps({"name": "pub", "results": {"bpp": [0.1, 0.3, 0.6], "psnr-rgb": [20, 24, 28], "ms-ssim-rgb": [0.8, 0.9, 0.95]}}))
+    ref.write_text(
+        json.dumps(
+            {"name": "pub", "results": {"bpp": [0.1, 0.3, 0.6], "psnr-rgb": [20, 24, 28], "ms-ssim-rgb": [0.8, 0.9, 0.95]}}
+        )
+    )
     out_json, out_png = tmp_path / "c.json", tmp_path / "c.png"
     r = CliRunner().invoke(
         main,
-        ["rd-curve", *map(str, two_images), "--baselines", "jpeg,webp", "--qualities", "20,50,80", "--reference", str(ref),
-         "--json", str(out_json), "-o", str(out_png), "--no-progress"],
+        [
+            "rd-curve",
+            *map(str, two_images),
+            "--baselines",
+            "jpeg,webp",
+            "--qualities",
+            "20,50,80",
+            "--reference",
+            str(ref),
+            "--json",
+            str(out_json),
+            "-o",
+            str(out_png),
+            "--no-progress",
+        ],
     )
     assert r.exit_code == 0, r.output
     report = json.loads(out_json.read_text())
@@ -118,17 +139,24 @@ def test_rd_curve_refuses_bad_arguments(tmp_path, two_images, models_env):
 def test_baseline_curves_are_reused_from_an_earlier_report(tmp_path, two_images, two_models):
     first = tmp_path / "baselines.json"
     args = ["--qualities", "20,60", "--no-progress"]
-    r = CliRunner().invoke(main, ["rd-curve", *map(str, two_images), "--models", "none", "--baselines", "jpeg", "--json", str(first), *args])
+    r = CliRunner().invoke(
+        main, ["rd-curve", *map(str, two_images), "--models", "none", "--baselines", "jpeg", "--json", str(first), *args]
+    )
     assert r.exit_code == 0, r.output
     base = json.loads(first.read_text())
     assert [c["name"] for c in base["curves"]] == ["jpeg"] and base["bd_rate"] == []
     second = tmp_path / "models.json"
-    r = CliRunner().invoke(main, ["rd-curve", *map(str, two_images), "--baselines", "none", "--reference", str(first), "--json", str(second), *args])
+    r = CliRunner().invoke(
+        main, ["rd-curve", *map(str, two_images), "--baselines", "none", "--reference", str(first), "--json", str(second), *args]
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(second.read_text())
     jpeg = next(c for c in report["curves"] if c["name"] == "jpeg")
     assert jpeg == base["curves"][0]  # reused as measured, per-image scores included
     assert {(e["anchor"], e["axis"]) for e in report["bd_rate"]} >= {("jpeg", "ssim-db"), ("jpeg", "psnr")}
-    r = CliRunner().invoke(main, ["rd-curve", str(two_images[0]), "--baselines", "none", "--reference", str(first), "--json", str(tmp_path / "x.json")])
+    r = CliRunner().invoke(
+        main,
+        ["rd-curve", str(two_images[0]), "--baselines", "none", "--reference", str(first), "--json", str(tmp_path / "x.json")],
+    )
     assert r.exit_code == 2 and "other images" in r.stderr
     assert not (tmp_path / "x.json").exists()

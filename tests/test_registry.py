@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import export_tiny
 
 from rdcodec.zoo.registry import ModelNotFoundError, Registry, default_models_dir
-from conftest import export_tiny
 
 
 def test_env_var_wins(tmp_path, monkeypatch):
@@ -43,13 +43,16 @@ def test_exported_files_are_named_by_digest(tmp_path):
 
 
 def test_step_ladder_shares_one_weights_file_and_is_found_by_quality_and_metric(tmp_path):
-    from rdcodec.zoo.export import export_model
     from conftest import make_tiny_network
+
+    from rdcodec.zoo.export import export_model
 
     reg = Registry(tmp_path)
     net = make_tiny_network(0, spread=40.0)
     for q, step in ((1, 2.0), (2, 1.0)):
-        export_model(net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2, weights_stem="ssim-net")
+        export_model(
+            net, reg, f"ssim-q{q}", objective={"metric": "ssim"}, quality=q, step=step, default=q == 2, weights_stem="ssim-net"
+        )
     export_model(make_tiny_network(1), reg, "mse-q1", objective={"metric": "mse"}, quality=1)
     entries = {e.id: e for e in reg.entries()}
     assert entries["ssim-q1"].weights.startswith("ssim-net-") and entries["mse-q1"].weights.startswith("mse-q1-")

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import synthetic_image
 from PIL import Image
 
-from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
 from rdcodec.train.codec_task import train
-from conftest import synthetic_image
+from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_export_checkpoint_makes_a_working_model(image_dir, tmp_path):
     train(_config(image_dir, 2), run, progress=False)
     registry = Registry(tmp_path / "models")
     entry = export_checkpoint(run / "checkpoint.pt", registry, "trained-tiny", default=True)
-    assert entry.training["steps"] == 2 and entry.objective["metric"] == "ssim"
+    assert entry.training["steps"] == 2 and entry.metric == "ssim"
     model = codec.load_model("trained-tiny", registry)
     px = synthetic_image(20, 30)
     assert codec.decode(codec.encode(px, model), model).shape == px.shape
@@ -97,7 +97,7 @@ def test_overrides_and_bad_options(tmp_path):
         load_train_config(None, ["train_dirs=[]", "objective.metric=psnr"])
     with pytest.raises(ConfigError, match="crop"):
         load_train_config(None, ["train_dirs=[]", "crop=30"])
-    cfg = load_train_config(None, ["train_dirs=[\"a\"]", "network.N=8", "step_range=[0.5,2]"])
+    cfg = load_train_config(None, ['train_dirs=["a"]', "network.N=8", "step_range=[0.5,2]"])
     assert cfg.network.N == 8 and cfg.step_range == [0.5, 2]
 
 
@@ -123,7 +123,18 @@ def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node", "2", str(root / "tools" / "train.py"), "--config", str(cfg_path), "--run-dir", str(run), "--no-progress"],
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(root / "tools" / "train.py"),
+            "--config",
+            str(cfg_path),
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ],
         check=True,
         env=env,
         timeout=300,
@@ -141,7 +152,9 @@ def test_cosine_learning_rate_schedule():
     from rdcodec.train.loop import LoopSettings, cosine_schedule
 
     def rates(settings, base, at_steps):
-        opt = torch.optim.Adam([{"params": [torch.zeros(1, requires_grad=True)]}, {"params": [torch.zeros(1, requires_grad=True)]}])
+        opt = torch.optim.Adam(
+            [{"params": [torch.zeros(1, requires_grad=True)]}, {"params": [torch.zeros(1, requires_grad=True)]}]
+        )
         out = []
         for s in at_steps:  # each as a fresh resume at step s: the schedule depends on the step only
             cosine_schedule(opt, base, settings, s)
@@ -243,7 +256,9 @@ def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
 
     import torch
 
-    spec = importlib.util.spec_from_file_location("campaign_snapshot", Path(__file__).resolve().parent.parent / "tools" / "campaign_snapshot.py")
+    spec = importlib.util.spec_from_file_location(
+        "campaign_snapshot", Path(__file__).resolve().parent.parent / "tools" / "campaign_snapshot.py"
+    )
     snapshot_tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(snapshot_tool)
 

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from rdcodec.model.network import NetworkConfig, RDAutoencoder
-from rdcodec.train.objective import ObjectiveConfig
 from rdcodec.train.codec_task import draw_step, optimization_step
 from rdcodec.train.data import CropSampler
+from rdcodec.train.objective import ObjectiveConfig
 
 
 def _net():

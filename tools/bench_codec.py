@@ -77,10 +77,9 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
     import torch
 
     from rdcodec import codec
-
+    from rdcodec.eval.rd_curve import code_image
     from rdcodec.format import entropy
     from rdcodec.format.container import unpack
-    from rdcodec.eval.rd_curve import code_image
     from rdcodec.image_io import list_images, read_image
 
     model = codec.load_model(model_name)
@@ -98,8 +97,14 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
         symbols = result.symbols if search else codec.latent_symbols(model, pixels)
         c, h, w = symbols.shape
         exact = bool(np.array_equal(entropy.decode(parsed.payload, model.tables, h * w).reshape(c, h, w), symbols))
-        rec = ImageRecord(**dataclasses.asdict(coded.score), width=result.width, height=result.height,
-                          encode_s=coded.encode_s, decode_s=coded.decode_s, symbols_exact=exact)
+        rec = ImageRecord(
+            **dataclasses.asdict(coded.score),
+            width=result.width,
+            height=result.height,
+            encode_s=coded.encode_s,
+            decode_s=coded.decode_s,
+            symbols_exact=exact,
+        )
         if compare:
             rec.compressai_encode_s, rec.compressai_decode_s, rec.compressai_bpp = _compressai_timing(model, pixels)
         records.append(rec)

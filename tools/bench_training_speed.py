@@ -51,9 +51,9 @@ def main(argv=None) -> int:
     import torch
 
     from rdcodec.model.network import NetworkConfig, RDAutoencoder
-    from rdcodec.train.objective import ObjectiveConfig
     from rdcodec.train.codec_task import optimization_step
     from rdcodec.train.data import CropSampler, load_images
+    from rdcodec.train.objective import ObjectiveConfig
 
     torch.set_num_threads(args.threads)
     images = load_images([str(args.folder)])
@@ -77,8 +77,17 @@ def main(argv=None) -> int:
             if i >= args.warmup:
                 times.append(time.perf_counter() - t0)
         sec = statistics.median(times)
-        rows.append({"variant": name, "crop": crop, "batch": batch, "bf16": bf16, "channels_last": channels_last,
-                     "sec_per_step": sec, "steps_per_sec": 1.0 / sec})
+        rows.append(
+            {
+                "variant": name,
+                "crop": crop,
+                "batch": batch,
+                "bf16": bf16,
+                "channels_last": channels_last,
+                "sec_per_step": sec,
+                "steps_per_sec": 1.0 / sec,
+            }
+        )
         print(json.dumps(rows[-1]), file=sys.stderr)
     base = rows[0]["sec_per_step"]
     for row in rows:
@@ -90,8 +99,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         for _ in range(20):
             sampler.batch(16)
-        sampling.append({"crop": 128, "batch": 16, "scale_range": scale_range,
-                         "sec_per_batch": (time.perf_counter() - t0) / 20})
+        sampling.append({"crop": 128, "batch": 16, "scale_range": scale_range, "sec_per_batch": (time.perf_counter() - t0) / 20})
     report = {
         "schema": "rdcodec.training-speed/1",
         "network": {"N": args.N, "M": args.M},

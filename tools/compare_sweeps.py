@@ -53,7 +53,10 @@ def main(argv=None) -> int:
             if "ssim" not in report["sweep"][0]:
                 raise ValueError("a sweep without quality (run step_sweep.py with --quality)")
         except (OSError, ValueError, KeyError, IndexError) as exc:
-            print(f"compare_sweeps: error: {path}: {exc.strerror if isinstance(exc, OSError) else exc if isinstance(exc, ValueError) else 'not a step_sweep.py report'}", file=sys.stderr)
+            print(
+                f"compare_sweeps: error: {path}: {exc.strerror if isinstance(exc, OSError) else exc if isinstance(exc, ValueError) else 'not a step_sweep.py report'}",
+                file=sys.stderr,
+            )
             return 2
         reports.append(report)
     results = [compare(reports[0], report) for report in reports[1:]]

@@ -29,7 +29,6 @@ def main(target: str) -> int:
     from conftest import export_tiny, synthetic_image
 
     from rdcodec import codec
-
     from rdcodec.format import container
     from rdcodec.image_io import encode_png
 

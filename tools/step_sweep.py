@@ -38,9 +38,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
 
     from rdcodec import codec
-    from rdcodec.zoo.export import export_trained, load_trained_network
-    from rdcodec.image_io import list_images, read_image
     from rdcodec.eval.quality import measure
+    from rdcodec.image_io import list_images, read_image
+    from rdcodec.zoo.export import export_trained, load_trained_network
     from rdcodec.zoo.registry import Registry
 
     images = [read_image(path).pixels for path in list_images(args.folder)]
@@ -59,8 +59,11 @@ def main(argv=None) -> int:
                     quals.append(measure(px, codec.decode(result.data, model)))
             row = {"step": step, "bpp": statistics.fmean(bpps)}
             if quals:
-                row.update(psnr=statistics.fmean(q.psnr for q in quals), ssim=statistics.fmean(q.ssim for q in quals),
-                           ms_ssim=statistics.fmean(q.ms_ssim for q in quals))
+                row.update(
+                    psnr=statistics.fmean(q.psnr for q in quals),
+                    ssim=statistics.fmean(q.ssim for q in quals),
+                    ms_ssim=statistics.fmean(q.ms_ssim for q in quals),
+                )
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     report = {"checkpoint": str(args.checkpoint), "folder": str(args.folder), "images": len(images), "sweep": rows}

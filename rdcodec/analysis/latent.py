@@ -203,7 +203,9 @@ def isometry(
     )
 
 
-def jacobian_gram(model, x, metric: str = "ssim", *, channels: list[int] | None = None, top: int = 9, step: float = 1e-3) -> GramReport:
+def jacobian_gram(
+    model, x, metric: str = "ssim", *, channels: list[int] | None = None, top: int = 9, step: float = 1e-3
+) -> GramReport:
     """Jᵀ A(x) J on the given latent channels at the centre position, from JVPs (eq. 10).
 
     Columns J e_i are Jacobian–vector products of the decoder (``torch.autograd.functional.jvp``,
@@ -240,7 +242,9 @@ def jacobian_gram(model, x, metric: str = "ssim", *, channels: list[int] | None 
 
 
 @torch.no_grad()
-def traverse(model, image, channels: list[int] | None = None, span: float = 2.0, steps: int = 5, top: int = 6, reference_images=None) -> np.ndarray:
+def traverse(
+    model, image, channels: list[int] | None = None, span: float = 2.0, steps: int = 5, top: int = 6, reference_images=None
+) -> np.ndarray:
     """A grid of decodes (rows: channels, columns: −span·σ … +span·σ), as H'×W'×3 uint8 (Fig. 7).
 
     Each row moves one channel — at every latent position for conv latents — by multiples of

@@ -43,7 +43,11 @@ class LazyGroup(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
-            hint = f" (see rdcodec {exc.ctx.info_name} --help)" if exc.ctx is not None and exc.ctx.parent is not None else " (see rdcodec --help)"
+            hint = (
+                f" (see rdcodec {exc.ctx.info_name} --help)"
+                if exc.ctx is not None and exc.ctx.parent is not None
+                else " (see rdcodec --help)"
+            )
             click.echo(f"rdcodec: error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:

@@ -39,7 +39,8 @@ def _load_network(model_name, checkpoint):
         from rdcodec.codec import load_model
 
         model = load_model(model_name, open_registry())
-        net, objective = model.network, model.entry.objective
+        entry_objective = model.entry.objective
+        net, objective = model.network, entry_objective.to_dict() if entry_objective is not None else {}
     return net.eval(), objective.get("lambda2"), objective.get("metric", "ssim")
 
 
@@ -92,10 +93,21 @@ def _write_all(out: Path, files: dict[str, bytes]) -> None:
 @click.command("analyze")
 @click.argument("images", nargs=-1, required=True)
 @click.option("-m", "--model", "model_name", default=None, help="registered model id (default model if omitted)")
-@click.option("--checkpoint", default=None, type=click.Path(dir_okay=False), help="analyze a training checkpoint instead of a registered model")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="output directory for PNG figures and analysis.json")
-@click.option("--metric", type=click.Choice(METRICS), default=None, help="distortion D measured (default: the model's training metric)")
-@click.option("--crop", type=click.IntRange(min=LATENT_STRIDE), default=128, show_default=True, help="centre crop analysed per image")
+@click.option(
+    "--checkpoint",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="analyze a training checkpoint instead of a registered model",
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="output directory for PNG figures and analysis.json"
+)
+@click.option(
+    "--metric", type=click.Choice(METRICS), default=None, help="distortion D measured (default: the model's training metric)"
+)
+@click.option(
+    "--crop", type=click.IntRange(min=LATENT_STRIDE), default=128, show_default=True, help="centre crop analysed per image"
+)
 @click.option("--top", type=click.IntRange(min=1), default=9, show_default=True, help="channels (by variance) measured for D'")
 @click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True, help="latent step δ")
 @click.option("-f", "--force", is_flag=True, help="overwrite the analysis files of an earlier run in the output directory")

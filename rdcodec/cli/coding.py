@@ -25,9 +25,8 @@ def _load(model: str | None, quality: int | None, metric: str | None = None):
 
 def _check_searchable(model) -> None:
     """``--search`` needs the model's training D and λ1 (the manifest's objective)."""
-    objective = model.entry.objective or {}
-    lambda1 = objective.get("lambda1")
-    if "metric" not in objective or not isinstance(lambda1, (int, float)) or isinstance(lambda1, bool):
+    objective = model.entry.objective
+    if objective is None or not isinstance(objective.lambda1, (int, float)) or isinstance(objective.lambda1, bool):
         raise CommandError(f"model {model.id} has no training metric and λ1 in its manifest; --search cannot be used with it")
 
 
@@ -46,10 +45,19 @@ def _user_errors():
 @click.option("-o", "--output", required=True, metavar="OUT", help="output .rdc file, or - for stdout")
 @click.option("-m", "--model", default=None, help="model id or name (default: the shipped default model)")
 @click.option("-q", "--quality", type=int, default=None, help="ladder point: higher is more bits and better quality")
-@click.option("--metric", type=click.Choice(["ssim", "ms-ssim", "mse"]), default=None,
-              help="which ladder --quality picks from (default: the default model's metric)")
-@click.option("--search", type=click.IntRange(0, 10000), default=0, show_default=True,
-              help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)")
+@click.option(
+    "--metric",
+    type=click.Choice(["ssim", "ms-ssim", "mse"]),
+    default=None,
+    help="which ladder --quality picks from (default: the default model's metric)",
+)
+@click.option(
+    "--search",
+    type=click.IntRange(0, 10000),
+    default=0,
+    show_default=True,
+    help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)",
+)
 @click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
 def encode_command(source, output, model, quality, metric, search, force, as_json):
@@ -94,9 +102,17 @@ def encode_command(source, output, model, quality, metric, search, force, as_jso
 
 @click.command("decode")
 @click.argument("source", metavar="IN")
-@click.option("-o", "--output", required=True, metavar="OUT", help="output image (PNG unless the suffix names another lossless format), or - for stdout")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUT",
+    help="output image (PNG unless the suffix names another lossless format), or - for stdout",
+)
 @click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
-@click.option("--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original")
+@click.option(
+    "--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original"
+)
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
 def decode_command(source, output, force, reference, as_json):
     """Decompress IN (.rdc file, or - for stdin) into an image."""
@@ -115,13 +131,22 @@ def decode_command(source, output, force, reference, as_json):
 
             ref = read_image(read_input(reference), name=reference).pixels
             if ref.shape != result.pixels.shape:
-                raise CommandError(f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}")
+                raise CommandError(
+                    f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}"
+                )
             quality = measure(ref, result.pixels)
         write_output(output, image_bytes, force)
     except errors as exc:
         fail(str(exc))
     h = result.header
-    summary = {"input": source, "output": output, "model": h.model_id, "width": h.width, "height": h.height, "bpp": result.bits_per_pixel}
+    summary = {
+        "input": source,
+        "output": output,
+        "model": h.model_id,
+        "width": h.width,
+        "height": h.height,
+        "bpp": result.bits_per_pixel,
+    }
     if quality is not None:
         summary.update(psnr=quality.psnr, ssim=quality.ssim, ms_ssim=quality.ms_ssim)
     if as_json:

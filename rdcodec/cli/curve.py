@@ -15,7 +15,13 @@ from rdcodec.cli.files import CommandError, check_output, expand_images, fail, n
 @click.option("--models", default=None, help="comma-separated model ids, or 'none' (default: every installed model)")
 @click.option("--baselines", default="jpeg,webp,avif", show_default=True, help="comma-separated Pillow codecs, or 'none'")
 @click.option("--qualities", default=None, help="comma-separated quality sweep for every baseline (default: per-codec sweeps)")
-@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False), help="published curve in CompressAI's results JSON format, or an earlier rd-curve JSON whose baseline curves are reused (repeatable)")
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="published curve in CompressAI's results JSON format, or an earlier rd-curve JSON whose baseline curves are reused (repeatable)",
+)
 @click.option("-o", "--output", "plot_path", default=None, help="plot (PNG), one panel per metric")
 @click.option("--json", "json_path", default=None, help="write the curve JSON here (- for stdout)")
 @click.option("-f", "--force", is_flag=True, help="overwrite existing outputs")
@@ -70,7 +76,7 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
     bar = rd_curve.progress_bar(total, not no_progress)
     model_points = []
     for entry, model in loaded_models:
-        model_points.append((entry.objective.get("metric", "model"), rd_curve.score_model(model, image_bytes, bar)))
+        model_points.append((entry.metric or "model", rd_curve.score_model(model, image_bytes, bar)))
     curves = rd_curve.rdcodec_curves(model_points)
     for name in codecs:
         points = [rd_curve.score_baseline(name, q, image_bytes, bar) for q in sweep[name]]

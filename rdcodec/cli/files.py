@@ -112,12 +112,22 @@ def open_registry(directory: str | Path | None = None):
     models = data.get("models", []) if isinstance(data, dict) else None
     if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
         raise CommandError(f"{path}: not a model manifest (no list of model entries)")
-    required = [f.name for f in dataclasses.fields(ModelEntry) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        f.name
+        for f in dataclasses.fields(ModelEntry)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     for number, item in enumerate(models, 1):
         missing = [name for name in required if name not in item]
         if missing:
             raise CommandError(f"{path}: model entry {number} lacks {', '.join(missing)}")
-        wrong = [name for name in _ENTRY_DICTS if not isinstance(item[name], dict)]
+        wrong = [
+            name for name in _ENTRY_DICTS if not isinstance(item[name], dict) and not (name == "objective" and item[name] is None)
+        ]
         if wrong or not all(isinstance(item[name], str) for name in ("id", "name", "weights", "tables", "digest")):
             raise CommandError(f"{path}: model entry {number} ({item['id']!r}) is malformed")
+        try:
+            ModelEntry.from_dict(item)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CommandError(f"{path}: model entry {number} ({item['id']!r}) is malformed ({exc})") from None
     return registry

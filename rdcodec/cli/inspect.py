@@ -59,14 +59,14 @@ def models_command(as_json):
     if not entries:
         fail(f"no models found in {registry.directory}")
     click.echo(f"{'id':24s} {'q':>2s} {'metric':7s} {'bpp':>6s} {'PSNR':>6s} {'SSIM':>6s} {'MS-SSIM':>7s}")
-    ladder_order = lambda e: (e.objective.get("metric", ""), e.quality is None, e.quality or 0, e.id)  # noqa: E731
+    ladder_order = lambda e: (e.metric or "", e.quality is None, e.quality or 0, e.id)  # noqa: E731
     for e in sorted(entries, key=ladder_order):
         k = e.kodak or {}
         fmt = lambda key, spec: format(k[key], spec) if key in k else "-"  # noqa: E731
         mark = " (default)" if e.default else ""
         q = "" if e.quality is None else str(e.quality)
         click.echo(
-            f"{e.id:24s} {q:>2s} {e.objective.get('metric', '-'):7s} {fmt('bpp', '6.3f'):>6s} "
+            f"{e.id:24s} {q:>2s} {e.metric or '-':7s} {fmt('bpp', '6.3f'):>6s} "
             f"{fmt('psnr', '6.2f'):>6s} {fmt('ssim', '6.4f'):>6s} {fmt('ms_ssim', '7.4f'):>7s}{mark}"
         )
     click.echo(f"(figures: mean over the 24 Kodak images, real file sizes; models in {registry.directory})")

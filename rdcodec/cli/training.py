@@ -51,8 +51,19 @@ def _check_training_data(cfg) -> None:
 
 @click.command("train")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="JSON file of training options")
-@click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="directory for checkpoint and logs; resumes if it holds a checkpoint")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override one option (dotted keys reach network.* and objective.*)")
+@click.option(
+    "--run-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="directory for checkpoint and logs; resumes if it holds a checkpoint",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override one option (dotted keys reach network.* and objective.*)",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train_command(config, run_dir, overrides, no_progress):
     """Train a RaDOGAGA model (paper eq. 5); running it again resumes."""
@@ -100,7 +111,13 @@ def _check_models_dir(directory: Path) -> None:
 @click.option("--default", "make_default", is_flag=True, help="make it the default model")
 @click.option("--quality", type=int, default=None, help="quality level for encode --quality")
 @click.option("--description", default="", help="one-line description")
-@click.option("--step", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="quantization step Δ (symbols = round((z − median) / Δ))")
+@click.option(
+    "--step",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="quantization step Δ (symbols = round((z − median) / Δ))",
+)
 @click.option("-f", "--force", is_flag=True, help="replace a model already registered under this id")
 def export_command(checkpoint, model_id, models_dir, make_default, quality, description, step, force):
     """Freeze a training CHECKPOINT's prior into integer tables and register the model."""

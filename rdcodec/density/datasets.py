@@ -100,7 +100,9 @@ def evaluate(scores: np.ndarray, labels: np.ndarray, anomaly_ratio: float) -> Sc
 
     threshold = np.quantile(scores, 1.0 - anomaly_ratio)
     flagged = (np.asarray(scores) > threshold).astype(int)
-    precision, recall, f1, _ = precision_recall_fscore_support(np.asarray(labels), flagged, average="binary", pos_label=1, zero_division=0)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        np.asarray(labels), flagged, average="binary", pos_label=1, zero_division=0
+    )
     return Scores(float(precision), float(recall), float(f1))
 
 

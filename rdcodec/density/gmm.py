@@ -80,7 +80,9 @@ def energy(z: torch.Tensor, mixture: Mixture) -> torch.Tensor:
     return -torch.logsumexp(log_components(z, mixture), dim=1)
 
 
-def refine_em(z: torch.Tensor, mixture: Mixture, *, steps: int = 100, restarts: int = 4, jitter: float = 1e-6, seed: int = 0) -> Mixture:
+def refine_em(
+    z: torch.Tensor, mixture: Mixture, *, steps: int = 100, restarts: int = 4, jitter: float = 1e-6, seed: int = 0
+) -> Mixture:
     """The most likely of EM runs on z from ``mixture`` and from ``restarts`` k-means++ seeds.
 
     Each run is scikit-learn's ``GaussianMixture`` (full covariances, ``reg_covar=jitter``,
@@ -119,7 +121,9 @@ def refine_em(z: torch.Tensor, mixture: Mixture, *, steps: int = 100, restarts: 
                 gmm.fit(x)
         except ValueError:  # a component emptied out, or a starting covariance is not positive definite
             continue
-        candidate = Mixture(*(torch.as_tensor(a, dtype=torch.float64, device=z.device) for a in (gmm.weights_, gmm.means_, gmm.covariances_)))
+        candidate = Mixture(
+            *(torch.as_tensor(a, dtype=torch.float64, device=z.device) for a in (gmm.weights_, gmm.means_, gmm.covariances_))
+        )
         try:
             value = float(energy(z, candidate).mean())
         except FloatingPointError:

@@ -144,8 +144,17 @@ class DensityEstimator:
         self.restart_losses: list[float] = []  # set by fit_best_of
 
     def fit(
-        self, X: np.ndarray, *, epochs: int = 100, batch_size: int = 1024, lr: float = 1e-4, seed: int = 0, log_every: int = 0,
-        warmup_epochs: int = 0, initial_latent_std: float | None = None, on_epoch: Callable[["DensityEstimator", int], None] | None = None,
+        self,
+        X: np.ndarray,
+        *,
+        epochs: int = 100,
+        batch_size: int = 1024,
+        lr: float = 1e-4,
+        seed: int = 0,
+        log_every: int = 0,
+        warmup_epochs: int = 0,
+        initial_latent_std: float | None = None,
+        on_epoch: Callable[["DensityEstimator", int], None] | None = None,
     ) -> "DensityEstimator":
         """Train on X (rows = samples), then store the mixture of the training set.
 
@@ -209,8 +218,15 @@ class DensityEstimator:
 
     @classmethod
     def fit_best_of(
-        cls, config: DensityConfig, X: np.ndarray, *, restarts: int = 1, seed: int = 0, device: str = "cpu",
-        on_restart: Callable[["DensityEstimator", int], None] | None = None, **fit_kwargs,
+        cls,
+        config: DensityConfig,
+        X: np.ndarray,
+        *,
+        restarts: int = 1,
+        seed: int = 0,
+        device: str = "cpu",
+        on_restart: Callable[["DensityEstimator", int], None] | None = None,
+        **fit_kwargs,
     ) -> "DensityEstimator":
         """Train ``restarts`` networks and keep the one with the lowest final training objective.
 
@@ -251,7 +267,9 @@ class DensityEstimator:
         return Mixture(*(t.detach() for t in mixture_from_memberships(g_in.double(), gamma.double(), self.config.jitter)))
 
     @torch.no_grad()
-    def refined_mixture(self, X: np.ndarray, mixture: Mixture | None = None, *, steps: int = 100, restarts: int = 4, seed: int = 0) -> Mixture:
+    def refined_mixture(
+        self, X: np.ndarray, mixture: Mixture | None = None, *, steps: int = 100, restarts: int = 4, seed: int = 0
+    ) -> Mixture:
         """EM on the latents of X from ``mixture`` (default: the stored one), which stays as it is."""
         mixture = mixture if mixture is not None else self.mixture
         if mixture is None:

@@ -17,7 +17,6 @@ Data flow::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import statistics
 import sys
@@ -27,8 +26,9 @@ from typing import NamedTuple
 
 from rdcodec.eval import baselines
 from rdcodec.eval.bd_rate import bd_rate, to_db
-from rdcodec.image_io import read_image
 from rdcodec.eval.quality import measure
+from rdcodec.image_io import read_image
+from rdcodec.json_file import JSONFileError, read_json_object
 
 SCHEMA = "rdcodec.rd-curve/1"
 METRICS = ("psnr", "ssim", "ms_ssim")
@@ -148,7 +148,9 @@ class ReferenceFileError(ValueError):
 
 
 _POINT_FIELDS = {f.name for f in dataclasses.fields(Point)}
-_POINT_REQUIRED = {f.name for f in dataclasses.fields(Point) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+_POINT_REQUIRED = {
+    f.name for f in dataclasses.fields(Point) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+}
 _SCORE_FIELDS = {f.name for f in dataclasses.fields(ImageScore)}
 
 
@@ -162,7 +164,9 @@ def _report_point(path: Path, curve: str, p) -> Point:
     if not all(_is_value(p.get(k)) for k in ("bpp", "psnr", "ssim", "ms_ssim", "estimated_bpp")):
         raise ReferenceFileError(f"{path}: curve {curve!r} has a point with non-numeric values")
     scores = p.get("per_image", [])
-    if not isinstance(scores, list) or not all(isinstance(s, dict) and set(s) <= _SCORE_FIELDS and _SCORE_FIELDS - {"estimated_bpp"} <= set(s) for s in scores):
+    if not isinstance(scores, list) or not all(
+        isinstance(s, dict) and set(s) <= _SCORE_FIELDS and _SCORE_FIELDS - {"estimated_bpp"} <= set(s) for s in scores
+    ):
         raise ReferenceFileError(f"{path}: curve {curve!r} has malformed per-image scores")
     return Point(**{**p, "per_image": [ImageScore(**s) for s in scores]})
 
@@ -175,10 +179,16 @@ def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> lis
         raise ReferenceFileError(f"{path}: no 'curves' list")
     names = [im["name"] for im in images]
     if image_names is not None and sorted(names) != sorted(image_names):
-        raise ReferenceFileError(f"{path}: its curves were measured on other images ({len(names)} images, not these {len(image_names)})")
+        raise ReferenceFileError(
+            f"{path}: its curves were measured on other images ({len(names)} images, not these {len(image_names)})"
+        )
     curves = []
     for c in curves_data:
-        if not isinstance(c.get("name"), str) or c.get("kind") not in ("rdcodec", "baseline", "reference") or not isinstance(c.get("points"), list):
+        if (
+            not isinstance(c.get("name"), str)
+            or c.get("kind") not in ("rdcodec", "baseline", "reference")
+            or not isinstance(c.get("points"), list)
+        ):
             raise ReferenceFileError(f"{path}: a curve lacks its name, kind or points")
         if c["kind"] == "rdcodec":
             continue
@@ -189,7 +199,9 @@ def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> lis
 def _compressai_curve(path: Path, data: dict) -> Curve:
     res = data.get("results")
     if not isinstance(res, dict) or not isinstance(res.get("bpp"), list):
-        raise ReferenceFileError(f"{path}: not a curve file (neither an {SCHEMA} report nor CompressAI results with 'results.bpp')")
+        raise ReferenceFileError(
+            f"{path}: not a curve file (neither an {SCHEMA} report nor CompressAI results with 'results.bpp')"
+        )
     bpp = res["bpp"]
 
     def column(*names):
@@ -207,7 +219,9 @@ def _compressai_curve(path: Path, data: dict) -> Curve:
     if psnr is None and msssim is None and ssim is None:
         raise ReferenceFileError(f"{path}: results has no psnr, ssim or ms-ssim column")
     empty = [None] * len(bpp)
-    points = [Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(bpp, psnr or empty, ssim or empty, msssim or empty))]
+    points = [
+        Point(f"#{i}", b, p, s, m) for i, (b, p, s, m) in enumerate(zip(bpp, psnr or empty, ssim or empty, msssim or empty))
+    ]
     return Curve(f"ref:{path.stem}", "reference", points)
 
 
@@ -225,21 +239,9 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReferenceFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ReferenceFileError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise ReferenceFileError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ReferenceFileError(f"{path}: not a JSON text file") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReferenceFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise ReferenceFileError(f"{path}: not a curve file (a JSON object is expected)")
+        data = read_json_object(path)
+    except JSONFileError as exc:
+        raise ReferenceFileError(str(exc)) from None
     if data.get("schema") == SCHEMA:
         return _report_curves(path, data, image_names)
     return [_compressai_curve(path, data)]
@@ -272,7 +274,12 @@ def to_json(curves: list[Curve], table: list[BdEntry], images: list[dict]) -> di
     return {
         "schema": SCHEMA,
         "images": images,
-        "metrics": {"ssim": "pytorch-msssim SSIM on RGB uint8, Gaussian window 11, sigma 1.5, data range 255", "ms_ssim": "pytorch-msssim MS-SSIM, same settings", "psnr": "RGB, peak 255", "bpp": "file bytes x 8 / pixels, averaged over images"},
+        "metrics": {
+            "ssim": "pytorch-msssim SSIM on RGB uint8, Gaussian window 11, sigma 1.5, data range 255",
+            "ms_ssim": "pytorch-msssim MS-SSIM, same settings",
+            "psnr": "RGB, peak 255",
+            "bpp": "file bytes x 8 / pixels, averaged over images",
+        },
         "curves": [dataclasses.asdict(c) for c in curves],
         "bd_rate": [dataclasses.asdict(e) for e in table],
     }

@@ -51,7 +51,10 @@ def _unzigzag(u: int) -> int:
 def _escape_chunks(u: int) -> list[tuple[int, int]]:
     """(chunk value, chunk bit count) pieces of u, least significant first."""
     nbits = int(u).bit_length()
-    return [((u >> k) & ((1 << min(ESCAPE_CHUNK_BITS, nbits - k)) - 1), min(ESCAPE_CHUNK_BITS, nbits - k)) for k in range(0, nbits, ESCAPE_CHUNK_BITS)]
+    return [
+        ((u >> k) & ((1 << min(ESCAPE_CHUNK_BITS, nbits - k)) - 1), min(ESCAPE_CHUNK_BITS, nbits - k))
+        for k in range(0, nbits, ESCAPE_CHUNK_BITS)
+    ]
 
 
 def _uniform(size: int) -> "constriction.stream.model.Uniform":
@@ -149,5 +152,7 @@ def decode(payload: bytes, tables: FrozenTables, n: int) -> np.ndarray:
     # followed). A stream is accepted only if it is exactly the encoding of what it decodes to:
     # a truncated, padded or altered payload is refused instead of decoding silently wrong.
     if encode(symbols, tables).payload != bytes(payload):
-        raise EntropyDecodeError("payload is damaged: it is not the exact encoding of the symbols it decodes to (truncated, padded or altered)")
+        raise EntropyDecodeError(
+            "payload is damaged: it is not the exact encoding of the symbols it decodes to (truncated, padded or altered)"
+        )
     return symbols

@@ -22,8 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from rdcodec.model.network import GDN, EntropyBottleneck
 from rdcodec.distortion import distortion
+from rdcodec.model.network import GDN, EntropyBottleneck
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,18 +39,25 @@ class FaceConfig:
 
 def _trunk_encoder(c: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, c, 9, 2, 4), GDN(c),
-        nn.Conv2d(c, c, 5, 2, 2), GDN(c),
-        nn.Conv2d(c, c, 5, 2, 2), GDN(c),
-        nn.Conv2d(c, c, 5, 2, 2), GDN(c),
+        nn.Conv2d(3, c, 9, 2, 4),
+        GDN(c),
+        nn.Conv2d(c, c, 5, 2, 2),
+        GDN(c),
+        nn.Conv2d(c, c, 5, 2, 2),
+        GDN(c),
+        nn.Conv2d(c, c, 5, 2, 2),
+        GDN(c),
     )
 
 
 def _trunk_decoder(c: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1), GDN(c, inverse=True),
-        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1), GDN(c, inverse=True),
-        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1), GDN(c, inverse=True),
+        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1),
+        GDN(c, inverse=True),
+        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1),
+        GDN(c, inverse=True),
+        nn.ConvTranspose2d(c, c, 5, 2, 2, output_padding=1),
+        GDN(c, inverse=True),
         nn.ConvTranspose2d(c, 3, 9, 2, 4, output_padding=1),
     )
 
@@ -70,7 +77,9 @@ class _FaceBase(nn.Module):
         flat = c * side * side
         self.trunk_a = _trunk_encoder(c)
         self.fc_a = nn.Sequential(nn.Linear(flat, config.hidden), nn.Softplus(), nn.Linear(config.hidden, latent_outputs))
-        self.fc_s = nn.Sequential(nn.Linear(config.latent, config.hidden), nn.Softplus(), nn.Linear(config.hidden, flat), nn.Softplus())
+        self.fc_s = nn.Sequential(
+            nn.Linear(config.latent, config.hidden), nn.Softplus(), nn.Linear(config.hidden, flat), nn.Softplus()
+        )
         self.trunk_s = _trunk_decoder(c)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:

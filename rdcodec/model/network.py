@@ -19,7 +19,6 @@ and the decoder computes ``g_s(symbols + medians)``.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import NamedTuple
 
@@ -33,29 +32,12 @@ with warnings.catch_warnings():
     from compressai.layers import GDN
 
 from rdcodec.format.container import LATENT_STRIDE
+from rdcodec.settings import NetworkConfig
 
 __all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
 
 #: Total down-sampling factor of the analysis transform (four stride-2 convolutions).
 STRIDE = LATENT_STRIDE
-
-
-@dataclasses.dataclass(frozen=True)
-class NetworkConfig:
-    """Architecture of one model, stored beside its weights.
-
-    N: channels of the hidden layers; M: latent channels (the dimension of z per position).
-    """
-
-    N: int = 64
-    M: int = 96
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "NetworkConfig":
-        return cls(N=int(data["N"]), M=int(data["M"]))
 
 
 class TrainingOutputs(NamedTuple):
@@ -84,13 +66,14 @@ class RDAutoencoder(nn.Module):
         super().__init__()
         N, M = config.N, config.M
         self.config = config
-        self.g_a = nn.Sequential(
-            _conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M)
-        )
+        self.g_a = nn.Sequential(_conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M))
         self.g_s = nn.Sequential(
-            _deconv(M, N), GDN(N, inverse=True),
-            _deconv(N, N), GDN(N, inverse=True),
-            _deconv(N, N), GDN(N, inverse=True),
+            _deconv(M, N),
+            GDN(N, inverse=True),
+            _deconv(N, N),
+            GDN(N, inverse=True),
+            _deconv(N, N),
+            GDN(N, inverse=True),
             _deconv(N, 3),
         )
         self.entropy_bottleneck = EntropyBottleneck(M)
@@ -189,9 +172,7 @@ class RDAutoencoder(nn.Module):
         p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().clamp_min(1e-9)
         return -torch.log2(p).sum()
 
-    def discrete_pmf(
-        self, lower: torch.Tensor, upper: torch.Tensor, step: float = 1.0
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def discrete_pmf(self, lower: torch.Tensor, upper: torch.Tensor, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """P_ψ of each symbol s ∈ [lower_c, upper_c], the bin [m_c + (s − ½)Δ, m_c + (s + ½)Δ).
 
         Δ = ``step`` is the quantization step (1 = the unit grid the model was trained for).

@@ -191,7 +191,11 @@ class CodecTask:
         return {"sampler_rng": self.sampler.rng.bit_generator.state if self.sampler is not None else None}
 
     def settings(self) -> dict:
-        return {"network": self.config.network.to_dict(), "objective": self.config.objective.to_dict(), "config": self.config.to_dict()}
+        return {
+            "network": self.config.network.to_dict(),
+            "objective": self.config.objective.to_dict(),
+            "config": self.config.to_dict(),
+        }
 
     def train_step(self) -> dict[str, float]:
         config = self.config
@@ -201,8 +205,15 @@ class CodecTask:
         if config.phase == "decoder":
             return {"distortion": self._decoder_step(x)}
         delta = draw_step(self.sampler.rng, config.step_range)
-        terms = optimization_step(self.net, self.optimizer, self.main_params, x, config.objective, delta, config.bf16, config.clip_grad)
-        scalars = {"loss": terms.total.item(), "bpp": terms.bpp.item(), "distortion": terms.distortion.item(), "scaling": terms.scaling.item()}
+        terms = optimization_step(
+            self.net, self.optimizer, self.main_params, x, config.objective, delta, config.bf16, config.clip_grad
+        )
+        scalars = {
+            "loss": terms.total.item(),
+            "bpp": terms.bpp.item(),
+            "distortion": terms.distortion.item(),
+            "scaling": terms.scaling.item(),
+        }
         if self.world == 1:
             self.aux_optimizer.zero_grad(set_to_none=True)
             aux = self.model.aux_loss()
@@ -232,7 +243,10 @@ class CodecTask:
     def validate(self) -> list[dict]:
         if not self.val_images:
             return []
-        return [{"quant_step": s, **validate(self.model, self.val_images, self.config.objective.metric, s)} for s in self.config.val_steps or [1.0]]
+        return [
+            {"quant_step": s, **validate(self.model, self.val_images, self.config.objective.metric, s)}
+            for s in self.config.val_steps or [1.0]
+        ]
 
     def sync(self) -> None:
         if self.world > 1:

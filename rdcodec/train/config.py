@@ -12,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from rdcodec.json_file import JSONFileError, read_json_object
 from rdcodec.model.network import STRIDE, NetworkConfig
 from rdcodec.train.objective import ObjectiveConfig
 
@@ -70,7 +71,19 @@ class TrainConfig:
     def _check(self) -> None:
         if not isinstance(self.train_dirs, list) or not all(isinstance(d, str) for d in self.train_dirs):
             raise ConfigError("train_dirs must be a list of folder paths")
-        for name in ("steps", "batch_size", "crop", "val_every", "val_images", "val_crop", "checkpoint_every", "log_every", "seed", "threads", "lr_decay_start"):
+        for name in (
+            "steps",
+            "batch_size",
+            "crop",
+            "val_every",
+            "val_images",
+            "val_crop",
+            "checkpoint_every",
+            "log_every",
+            "seed",
+            "threads",
+            "lr_decay_start",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, not {value!r}")
@@ -86,11 +99,16 @@ class TrainConfig:
         for name in ("step_range", "scale_range"):
             pair = getattr(self, name)
             if pair is not None and not (
-                isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair) and 0 < pair[0] <= pair[1]
+                isinstance(pair, list)
+                and len(pair) == 2
+                and all(isinstance(v, (int, float)) for v in pair)
+                and 0 < pair[0] <= pair[1]
             ):
                 raise ConfigError(f"{name} must be [low, high] with 0 < low <= high, not {pair!r}")
         if self.val_steps is not None and not (
-            isinstance(self.val_steps, list) and self.val_steps and all(isinstance(v, (int, float)) and v > 0 for v in self.val_steps)
+            isinstance(self.val_steps, list)
+            and self.val_steps
+            and all(isinstance(v, (int, float)) and v > 0 for v in self.val_steps)
         ):
             raise ConfigError(f"val_steps must be a list of positive steps, not {self.val_steps!r}")
         if self.phase not in ("eq5", "decoder"):
@@ -152,21 +170,10 @@ def load_train_config(path: str | Path | None, overrides: list[str] | tuple[str,
     """The config in ``path`` (a JSON object; none = all defaults) with ``overrides`` applied."""
     data: dict = {}
     if path is not None:
-        p = Path(path)
         try:
-            text = p.read_text()
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: is a directory") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read ({exc})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a training config is a JSON object")
+            data = read_json_object(path)
+        except JSONFileError as exc:
+            raise ConfigError(str(exc)) from None
     for item in overrides:
         apply_override(data, item)
     return TrainConfig.from_dict(data)

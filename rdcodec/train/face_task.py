@@ -99,15 +99,21 @@ class FaceTask:
         pass
 
 
-def train_face_model(config: FaceTrainConfig, faces: torch.Tensor, run_dir: Path, held_out: torch.Tensor | None = None,
-                     progress: bool = False) -> tuple[torch.nn.Module, list[dict], int]:
+def train_face_model(
+    config: FaceTrainConfig, faces: torch.Tensor, run_dir: Path, held_out: torch.Tensor | None = None, progress: bool = False
+) -> tuple[torch.nn.Module, list[dict], int]:
     """Train (or resume) one face network in ``run_dir``; a checkpoint past ``steps`` is used as it is.
 
     Returns the model (eval mode, CPU), its validation history and the steps it was trained.
     """
     task = FaceTask(config, faces, held_out)
-    settings = LoopSettings(steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-                            val_every=config.val_every if held_out is not None else 0, progress=progress)
+    settings = LoopSettings(
+        steps=config.steps,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        val_every=config.val_every if held_out is not None else 0,
+        progress=progress,
+    )
     path = run(task, Path(run_dir), settings, {"config": config.to_dict()})
     if not path.exists():  # steps = 0 on a fresh run
         return task.model.eval().cpu(), [], 0

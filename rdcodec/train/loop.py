@@ -90,7 +90,10 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, base_lrs: list[float], set
     else:
         scheduler = SequentialLR(
             optimizer,
-            [ConstantLR(optimizer, factor=1.0, total_iters=settings.lr_decay_start), CosineAnnealingLR(optimizer, T_max=span, eta_min=settings.lr_final)],
+            [
+                ConstantLR(optimizer, factor=1.0, total_iters=settings.lr_decay_start),
+                CosineAnnealingLR(optimizer, T_max=span, eta_min=settings.lr_final),
+            ],
             milestones=[settings.lr_decay_start],
         )
     with warnings.catch_warnings():  # fast-forwarding a resumed run: no optimiser step is due here
@@ -159,8 +162,13 @@ def run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(scalars.items())[:3]}, refresh=False)
             if log and step % settings.log_every == 0:
-                rec = {"step": step, "kind": "train", "lr": task.optimizer.param_groups[0]["lr"],
-                       "sec_per_step": (time.time() - t_last) / n_running, "train_seconds": train_seconds}
+                rec = {
+                    "step": step,
+                    "kind": "train",
+                    "lr": task.optimizer.param_groups[0]["lr"],
+                    "sec_per_step": (time.time() - t_last) / n_running,
+                    "train_seconds": train_seconds,
+                }
                 rec.update({k: v / n_running for k, v in running.items()})
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
@@ -176,7 +184,11 @@ def run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record:
                     if log:
                         log.write(json.dumps(rec) + "\n")
                     if bar is not None:
-                        bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items() if k != "kind"))
+                        bar.write(
+                            " ".join(
+                                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items() if k != "kind"
+                            )
+                        )
                     elif not settings.progress:
                         print(json.dumps(rec), file=sys.stderr)
                 if log:

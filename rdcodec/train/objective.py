@@ -15,35 +15,13 @@ D is one of :data:`rdcodec.distortion.METRICS` (:func:`rdcodec.distortion.distor
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple
 
 import torch
-from rdcodec.distortion import METRICS, distortion
 
-H_FUNCTIONS = ("identity", "log")
-KINDS = ("radogaga", "balle")
-
-
-@dataclasses.dataclass(frozen=True)
-class ObjectiveConfig:
-    kind: str = "radogaga"
-    metric: str = "ssim"
-    h: str = "identity"
-    lambda1: float = 10.0
-    lambda2: float = 10.0
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"objective kind must be one of {KINDS}, not {self.kind!r}")
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, not {self.metric!r}")
-        if self.h not in H_FUNCTIONS:
-            raise ValueError(f"h must be one of {H_FUNCTIONS}, not {self.h!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+from rdcodec.distortion import distortion
+from rdcodec.settings import ObjectiveConfig
 
 
 class LossTerms(NamedTuple):

@@ -22,6 +22,7 @@ import torch
 
 from rdcodec.format.entropy import FrozenTables, freeze
 from rdcodec.model.network import RDAutoencoder
+from rdcodec.settings import ObjectiveConfig
 from rdcodec.zoo.registry import ModelEntry, Registry, model_digest
 
 
@@ -97,8 +98,8 @@ def export_model(
             tables_name: hashlib.sha256(tables_blob).hexdigest(),
         },
         digest=digest,
-        network=network.config.to_dict(),
-        objective=objective or {},
+        network=network.config,
+        objective=ObjectiveConfig.from_dict(objective) if objective else None,
         description=description,
         default=default,
         quality=quality,

@@ -20,6 +20,8 @@ import json
 import os
 from pathlib import Path
 
+from rdcodec.settings import NetworkConfig, ObjectiveConfig
+
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
@@ -36,8 +38,8 @@ class ModelEntry:
     tables: str
     sha256: dict  # file name → hex digest
     digest: str  # hex SHA-256(weights ‖ tables)
-    network: dict
-    objective: dict
+    network: NetworkConfig
+    objective: ObjectiveConfig | None  # None: exported without its training objective
     description: str = ""
     default: bool = False
     quality: int | None = None
@@ -47,10 +49,20 @@ class ModelEntry:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def metric(self) -> str | None:
+        """The training metric D (which ladder the entry belongs to), if recorded."""
+        return self.objective.metric if self.objective is not None else None
+
     @classmethod
     def from_dict(cls, data: dict) -> "ModelEntry":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        fields = {k: v for k, v in data.items() if k in known}
+        if isinstance(fields.get("network"), dict):
+            fields["network"] = NetworkConfig.from_dict(fields["network"])
+        objective = fields.get("objective")
+        fields["objective"] = ObjectiveConfig.from_dict(objective) if isinstance(objective, dict) and objective else None
+        return cls(**fields)
 
 
 def model_digest(weights: bytes, tables: bytes) -> str:
@@ -112,10 +124,10 @@ class Registry:
         """
         entries = self.entries()
         if metric is None:
-            metric = self.find().objective.get("metric") if entries else None
-        ladder = [e for e in entries if e.quality is not None and e.objective.get("metric") == metric]
+            metric = self.find().metric if entries else None
+        ladder = [e for e in entries if e.quality is not None and e.metric == metric]
         if not ladder:
-            metrics = sorted({e.objective.get("metric") for e in entries if e.quality is not None} - {None})
+            metrics = sorted({e.metric for e in entries if e.quality is not None} - {None})
             raise ModelNotFoundError(f"no {metric} ladder is installed (ladders: {', '.join(metrics) or 'none'})")
         for entry in ladder:
             if entry.quality == quality:

@@ -56,10 +56,18 @@ sys.path.insert(0, str(ROOT))
 #: per data set: encoder hidden sizes, latent size, estimation hidden sizes, components,
 #: (λ1, λ2) for h = d and for h = log d, epochs, batch size
 HYPER = {
-    "kddcup": dict(hidden=(60, 30), latent=8, estimation=(10,), components=4, d=(1e3, 1e3), log=(1e1, 1e2), epochs=200, batch=1024),
-    "thyroid": dict(hidden=(30, 24), latent=6, estimation=(10,), components=2, d=(1e3, 1e4), log=(1e2, 1e3), epochs=20000, batch=1024),
-    "arrhythmia": dict(hidden=(10,), latent=4, estimation=(10,), components=2, d=(1e3, 1e3), log=(1e3, 1e2), epochs=10000, batch=128),
-    "kddcup-rev": dict(hidden=(60, 30), latent=8, estimation=(10,), components=2, d=(1e3, 1e2), log=(1e2, 1e2), epochs=400, batch=1024),
+    "kddcup": dict(
+        hidden=(60, 30), latent=8, estimation=(10,), components=4, d=(1e3, 1e3), log=(1e1, 1e2), epochs=200, batch=1024
+    ),
+    "thyroid": dict(
+        hidden=(30, 24), latent=6, estimation=(10,), components=2, d=(1e3, 1e4), log=(1e2, 1e3), epochs=20000, batch=1024
+    ),
+    "arrhythmia": dict(
+        hidden=(10,), latent=4, estimation=(10,), components=2, d=(1e3, 1e3), log=(1e3, 1e2), epochs=10000, batch=128
+    ),
+    "kddcup-rev": dict(
+        hidden=(60, 30), latent=8, estimation=(10,), components=2, d=(1e3, 1e2), log=(1e2, 1e2), epochs=400, batch=1024
+    ),
 }
 DAGMM_LAMBDAS = (0.1, 0.005)
 #: not in the paper (``DensityEstimator.fit(initial_latent_std=...)``): before training, the
@@ -85,8 +93,13 @@ def rdo_config(kind: str, input_dim: int, hyper: dict):
         l1, l2 = hyper["log" if h == "log" else "d"]
         extra = dict(kind="radogaga", h=h, lambda1=l1, lambda2=l2)
     return DensityConfig(
-        input_dim=input_dim, hidden=hyper["hidden"], latent=hyper["latent"], estimation=hyper["estimation"],
-        components=hyper["components"], dagmm_features=True, **extra,
+        input_dim=input_dim,
+        hidden=hyper["hidden"],
+        latent=hyper["latent"],
+        estimation=hyper["estimation"],
+        components=hyper["components"],
+        dagmm_features=True,
+        **extra,
     )
 
 
@@ -96,7 +109,12 @@ def rdo_fit(kind: str, train: np.ndarray, hyper: dict, seed: int, lr: float, dev
     from rdcodec.density import DensityEstimator
 
     return DensityEstimator(rdo_config(kind, train.shape[1], hyper), device=device, seed=seed).fit(
-        train, epochs=hyper["epochs"] if epochs is None else epochs, batch_size=hyper["batch"], lr=lr, seed=seed, initial_latent_std=INITIAL_LATENT_STD,
+        train,
+        epochs=hyper["epochs"] if epochs is None else epochs,
+        batch_size=hyper["batch"],
+        lr=lr,
+        seed=seed,
+        initial_latent_std=INITIAL_LATENT_STD,
     )
 
 
@@ -164,18 +182,40 @@ def main(argv=None) -> int:
                 t0 = time.time()
                 split = datasets.split(x, y, seed)
                 try:
-                    scored, info = rdo_scores(detector, split, hyper, seed, args.lr, args.device) if detector in RDO_DETECTORS else baseline_scores(detector, split, seed)
+                    scored, info = (
+                        rdo_scores(detector, split, hyper, seed, args.lr, args.device)
+                        if detector in RDO_DETECTORS
+                        else baseline_scores(detector, split, seed)
+                    )
                 except ImportError as exc:
                     print(f"{name}/{detector}: skipped ({exc})", file=sys.stderr)
                     break
-                run = {"seed": seed, "seconds": time.time() - t0, "epochs": epochs, "settings": settings,
-                       "scores": {key: datasets.evaluate(s, split.test_labels, split.anomaly_ratio)._asdict() for key, s in scored.items()}, **info}
-                atomic_file.write_text(path, json.dumps(run, indent=2) + "\n")  # atomic: a killed run leaves no half-written result
-                print(f"{name:11s} seed {seed:2d} " + "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in run["scores"].items()) + f" ({run['seconds']:.0f}s)", file=sys.stderr)
+                run = {
+                    "seed": seed,
+                    "seconds": time.time() - t0,
+                    "epochs": epochs,
+                    "settings": settings,
+                    "scores": {
+                        key: datasets.evaluate(s, split.test_labels, split.anomaly_ratio)._asdict() for key, s in scored.items()
+                    },
+                    **info,
+                }
+                atomic_file.write_text(
+                    path, json.dumps(run, indent=2) + "\n"
+                )  # atomic: a killed run leaves no half-written result
+                print(
+                    f"{name:11s} seed {seed:2d} "
+                    + "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in run["scores"].items())
+                    + f" ({run['seconds']:.0f}s)",
+                    file=sys.stderr,
+                )
     results = collect(args.out, vars(args), args.lr, args.epochs_scale)
     for name, table in results["datasets"].items():
         for detector, row in table.items():
-            print(f"{name:11s} {detector:16s} F1 {row['f1']['mean']:.4f} ± {row['f1']['std']:.4f}  ({row['seeds']} seeds, {row['seconds']:.0f}s)", file=sys.stderr)
+            print(
+                f"{name:11s} {detector:16s} F1 {row['f1']['mean']:.4f} ± {row['f1']['std']:.4f}  ({row['seeds']} seeds, {row['seconds']:.0f}s)",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -188,7 +228,13 @@ def run_settings(detector: str, hyper: dict, lr: float) -> dict:
         return {"detector": detector}
     lambdas = DAGMM_LAMBDAS if detector == "dagmm" else hyper["log" if detector == "radogaga-log" else "d"]
     keys = ("hidden", "latent", "estimation", "components", "epochs", "batch")
-    settings = {"detector": detector, "lambdas": lambdas, "lr": lr, **{k: hyper[k] for k in keys}, "initial_latent_std": INITIAL_LATENT_STD}
+    settings = {
+        "detector": detector,
+        "lambdas": lambdas,
+        "lr": lr,
+        **{k: hyper[k] for k in keys},
+        "initial_latent_std": INITIAL_LATENT_STD,
+    }
     return json.loads(json.dumps(settings))
 
 
@@ -199,22 +245,39 @@ def effective_hyper(name: str, epochs_scale: float = 1.0) -> dict:
 def collect(out: Path, config: dict, lr: float = 1e-4, epochs_scale: float = 1.0) -> dict:
     """``OUT/results.json`` from every finished run under ``OUT/runs`` trained with the current
     settings (others are counted in ``stale_runs`` and left out): mean and std per metric."""
-    results: dict = {"config": {k: str(v) for k, v in config.items()}, "hyper": HYPER, "dagmm_lambdas": DAGMM_LAMBDAS,
-                     "initial_latent_std": INITIAL_LATENT_STD, "stale_runs": 0, "datasets": {}}
+    results: dict = {
+        "config": {k: str(v) for k, v in config.items()},
+        "hyper": HYPER,
+        "dagmm_lambdas": DAGMM_LAMBDAS,
+        "initial_latent_std": INITIAL_LATENT_STD,
+        "stale_runs": 0,
+        "datasets": {},
+    }
     for folder in sorted(p for p in (out / "runs").glob("*") if p.is_dir() and p.name in HYPER):
         per_key: dict[str, list] = {}
         seconds: dict[str, float] = {}
-        for path in sorted(folder.glob("*-seed*.json"), key=lambda p: (p.name.rsplit("-seed", 1)[0], int(p.stem.rsplit("seed", 1)[1]))):
+        for path in sorted(
+            folder.glob("*-seed*.json"), key=lambda p: (p.name.rsplit("-seed", 1)[0], int(p.stem.rsplit("seed", 1)[1]))
+        ):
             run = json.loads(path.read_text())
-            if run.get("settings") != run_settings(path.name.rsplit("-seed", 1)[0], effective_hyper(folder.name, epochs_scale), lr):
+            if run.get("settings") != run_settings(
+                path.name.rsplit("-seed", 1)[0], effective_hyper(folder.name, epochs_scale), lr
+            ):
                 results["stale_runs"] += 1
                 continue
             for key, scores in run["scores"].items():
                 per_key.setdefault(key, []).append({"seed": run["seed"], **scores})
                 seconds[key] = seconds.get(key, 0.0) + run["seconds"]
         results["datasets"][folder.name] = {
-            key: {"seeds": len(runs), **{m: {"mean": statistics.fmean(r[m] for r in runs), "std": statistics.pstdev([r[m] for r in runs])} for m in ("precision", "recall", "f1")},
-                  "seconds": seconds[key], "runs": runs}
+            key: {
+                "seeds": len(runs),
+                **{
+                    m: {"mean": statistics.fmean(r[m] for r in runs), "std": statistics.pstdev([r[m] for r in runs])}
+                    for m in ("precision", "recall", "f1")
+                },
+                "seconds": seconds[key],
+                "runs": runs,
+            }
             for key, runs in per_key.items()
         }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

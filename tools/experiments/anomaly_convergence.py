@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import anomaly
+
     from rdcodec.density import datasets
 
     if args.dataset not in anomaly.HYPER:
@@ -52,17 +53,32 @@ def main(argv=None) -> int:
     split = datasets.split(x, y, args.seed)
     current = min(hyper["epochs"], args.epochs)
     marks = sorted({args.epochs * i // 10 for i in range(1, 11)} | {current})
-    report = {"dataset": args.dataset, "seed": args.seed, "epochs": args.epochs, "current_epochs": hyper["epochs"], "window": args.window, "detectors": {}}
+    report = {
+        "dataset": args.dataset,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "current_epochs": hyper["epochs"],
+        "window": args.window,
+        "detectors": {},
+    }
     for kind in args.detectors.split(","):
         t0 = time.time()
         h = anomaly.rdo_fit(kind, split.train, hyper, args.seed, lr=1e-4, epochs=args.epochs).history
         report["detectors"][kind] = {
             "objective": {str(m): windowed(h, "loss", m, args.window) for m in marks},
-            "rate_distortion": {str(m): [windowed(h, "rate", m, args.window), windowed(h, "distortion", m, args.window)] for m in sorted({current, args.epochs})},
+            "rate_distortion": {
+                str(m): [windowed(h, "rate", m, args.window), windowed(h, "distortion", m, args.window)]
+                for m in sorted({current, args.epochs})
+            },
             "seconds": time.time() - t0,
         }
         row = report["detectors"][kind]["objective"]
-        print(f"{kind:13s} " + "  ".join(f"{m}: {v:.4g}" for m, v in row.items()) + f"  ({report['detectors'][kind]['seconds']:.0f}s)", file=sys.stderr)
+        print(
+            f"{kind:13s} "
+            + "  ".join(f"{m}: {v:.4g}" for m, v in row.items())
+            + f"  ({report['detectors'][kind]['seconds']:.0f}s)",
+            file=sys.stderr,
+        )
     if args.out is not None:
         from rdcodec import atomic_file
 

@@ -36,10 +36,26 @@ sys.path.insert(0, str(ROOT))
 NOMINAL_PERCENT = {"kddcup": 20.0, "thyroid": 2.5, "arrhythmia": 15.0, "kddcup-rev": 20.0}
 #: Table 1: (precision, recall, F1, F1 std); DAGMM is the paper's own implementation (DAGMM+)
 PAPER_TABLE1 = {
-    "kddcup": {"radogaga-d": (0.9550, 0.9700, 0.9624, 0.0038), "radogaga-log": (0.9563, 0.9714, 0.9638, 0.0042), "dagmm": (0.9427, 0.9575, 0.9500, 0.0052)},
-    "thyroid": {"radogaga-d": (0.6313, 0.6587, 0.6447, 0.0486), "radogaga-log": (0.6562, 0.6848, 0.6702, 0.0585), "dagmm": (0.4656, 0.4859, 0.4755, 0.0491)},
-    "arrhythmia": {"radogaga-d": (0.5353, 0.5515, 0.5433, 0.0468), "radogaga-log": (0.5294, 0.5455, 0.5373, 0.0411), "dagmm": (0.4985, 0.5136, 0.5060, 0.0395)},
-    "kddcup-rev": {"radogaga-d": (0.9768, 0.9827, 0.9797, 0.0015), "radogaga-log": (0.9864, 0.9865, 0.9865, 0.0009), "dagmm": (0.9778, 0.9779, 0.9779, 0.0018)},
+    "kddcup": {
+        "radogaga-d": (0.9550, 0.9700, 0.9624, 0.0038),
+        "radogaga-log": (0.9563, 0.9714, 0.9638, 0.0042),
+        "dagmm": (0.9427, 0.9575, 0.9500, 0.0052),
+    },
+    "thyroid": {
+        "radogaga-d": (0.6313, 0.6587, 0.6447, 0.0486),
+        "radogaga-log": (0.6562, 0.6848, 0.6702, 0.0585),
+        "dagmm": (0.4656, 0.4859, 0.4755, 0.0491),
+    },
+    "arrhythmia": {
+        "radogaga-d": (0.5353, 0.5515, 0.5433, 0.0468),
+        "radogaga-log": (0.5294, 0.5455, 0.5373, 0.0411),
+        "dagmm": (0.4985, 0.5136, 0.5060, 0.0395),
+    },
+    "kddcup-rev": {
+        "radogaga-d": (0.9768, 0.9827, 0.9797, 0.0015),
+        "radogaga-log": (0.9864, 0.9865, 0.9865, 0.0009),
+        "dagmm": (0.9778, 0.9779, 0.9779, 0.0018),
+    },
 }
 
 
@@ -112,9 +128,12 @@ def main(argv=None) -> int:
         x, y = datasets.load(name, args.data)
         report["datasets"][name] = bound_rows(name, table, x, y)
         for detector, row in report["datasets"][name].items():
-            print(f"{name:11s} {detector:13s} F1 {row['f1']:.4f}  bound (nominal ratio) {row['bound_nominal_ratio']:.4f}  "
-                  f"bound (paper's flags) {row['bound_paper_flag_ratio']:.4f}  paper lower edge {row['paper_lower_edge']:.4f}"
-                  f"{'  REACHABLE' if row['reachable'] else ''}", file=sys.stderr)
+            print(
+                f"{name:11s} {detector:13s} F1 {row['f1']:.4f}  bound (nominal ratio) {row['bound_nominal_ratio']:.4f}  "
+                f"bound (paper's flags) {row['bound_paper_flag_ratio']:.4f}  paper lower edge {row['paper_lower_edge']:.4f}"
+                f"{'  REACHABLE' if row['reachable'] else ''}",
+                file=sys.stderr,
+            )
     if args.out is not None:
         from rdcodec import atomic_file
 

@@ -28,9 +28,19 @@ def face_config(kind, args):
     from rdcodec.model.face import FaceConfig
     from rdcodec.train.face_task import FaceTrainConfig
 
-    return FaceTrainConfig(kind=kind, model=FaceConfig(channels=args.channels, hidden=args.hidden, latent=args.latent),
-                           steps=args.steps, batch_size=args.batch, lr=args.lr, lambda1=args.lambda1, lambda2=args.lambda2,
-                           beta=args.beta, seed=args.seed, device=args.device, val_every=args.eval_every)
+    return FaceTrainConfig(
+        kind=kind,
+        model=FaceConfig(channels=args.channels, hidden=args.hidden, latent=args.latent),
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        lambda1=args.lambda1,
+        lambda2=args.lambda2,
+        beta=args.beta,
+        seed=args.seed,
+        device=args.device,
+        val_every=args.eval_every,
+    )
 
 
 def analyse(kind, model, held_out, args, out: Path) -> dict:
@@ -39,8 +49,14 @@ def analyse(kind, model, held_out, args, out: Path) -> dict:
     from rdcodec.model.face import reconstruction_ssim
 
     energy = analysis.channel_energy(model, held_out)
-    iso = analysis.isometry(model, held_out[: args.analysis_images], "ssim", channels=energy.order[:9], delta=args.delta,
-                            lambda2=args.lambda2 if kind == "radogaga" else None)
+    iso = analysis.isometry(
+        model,
+        held_out[: args.analysis_images],
+        "ssim",
+        channels=energy.order[:9],
+        delta=args.delta,
+        lambda2=args.lambda2 if kind == "radogaga" else None,
+    )
     grid = analysis.traverse(model, held_out[:1], channels=energy.order[:9], reference_images=held_out)
     (out / f"{kind}_energy.png").write_bytes(energy_figure(energy))
     (out / f"{kind}_isometry.png").write_bytes(isometry_figure(iso))
@@ -91,13 +107,21 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": {}}
     for kind in args.models.split(","):
-        model, history, steps = train_face_model(face_config(kind, args), train_faces, args.work / kind,
-                                                 held_out=held_out[: args.monitor_images])
-        results["models"][kind] = {**analyse(kind, model, held_out, args, args.out), "trained_steps": steps, "training_history": history}
+        model, history, steps = train_face_model(
+            face_config(kind, args), train_faces, args.work / kind, held_out=held_out[: args.monitor_images]
+        )
+        results["models"][kind] = {
+            **analyse(kind, model, held_out, args, args.out),
+            "trained_steps": steps,
+            "training_history": history,
+        }
     atomic_file.write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
     for kind, r in results["models"].items():
-        print(f"{kind}: SSIM {r['reconstruction_ssim']:.4f}, top-10 share {r['top10_variance_share']:.3f}, "
-              f"D' CV {r['d_prime_top9_cv']:.3f}, random-direction corr {r['random_direction_correlation']:.3f}", file=sys.stderr)
+        print(
+            f"{kind}: SSIM {r['reconstruction_ssim']:.4f}, top-10 share {r['top10_variance_share']:.3f}, "
+            f"D' CV {r['d_prime_top9_cv']:.3f}, random-direction corr {r['random_direction_correlation']:.3f}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -78,7 +78,11 @@ def correlations(est, x: np.ndarray, density: np.ndarray, seed: int) -> dict:
     """Pearson r of P_x against exp(−R) under the estimation-network mixture and its EM refinement."""
     en = est.mixture_of(x)
     em = est.refined_mixture(x, en, seed=seed)
-    return {"en": pearson(density, np.exp(est.log_density(x, en))), "em": pearson(density, np.exp(est.log_density(x, em))), "mixtures": (en, em)}
+    return {
+        "en": pearson(density, np.exp(est.log_density(x, en))),
+        "em": pearson(density, np.exp(est.log_density(x, em))),
+        "mixtures": (en, em),
+    }
 
 
 def figures(out: Path, seed0: dict, x: np.ndarray, density: np.ndarray) -> None:
@@ -127,11 +131,22 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=2000)
     p.add_argument("--report-every", type=int, default=250)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--warmup-epochs", type=int, default=20, help="reconstruction-only epochs first (not in the paper; 0 = the paper's schedule)")
-    p.add_argument("--initial-latent-std", type=float, default=None,
-                   help="rescale the encoder output to this latent std before training (not in the paper; default: PyTorch's initialisation)")
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=20,
+        help="reconstruction-only epochs first (not in the paper; 0 = the paper's schedule)",
+    )
+    p.add_argument(
+        "--initial-latent-std",
+        type=float,
+        default=None,
+        help="rescale the encoder output to this latent std before training (not in the paper; default: PyTorch's initialisation)",
+    )
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--restarts", type=int, default=1, help="networks per seed; keep the lowest final training objective (not in the paper)")
+    p.add_argument(
+        "--restarts", type=int, default=1, help="networks per seed; keep the lowest final training objective (not in the paper)"
+    )
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args(argv)
 
@@ -143,11 +158,18 @@ def main(argv=None) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     if args.restarts < 1:
         p.error("--restarts must be at least 1")
-    schedule = {"epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "initial_latent_std": args.initial_latent_std, "restarts": args.restarts}
+    schedule = {
+        "epochs": args.epochs,
+        "warmup_epochs": args.warmup_epochs,
+        "initial_latent_std": args.initial_latent_std,
+        "restarts": args.restarts,
+    }
 
     def current(run: dict) -> bool:
         """Trained with this invocation's schedule (older run files lack the newer keys)."""
-        return (run["epochs"], run.get("warmup_epochs", 0), run.get("initial_latent_std"), run.get("restarts", 1)) == tuple(schedule.values())
+        return (run["epochs"], run.get("warmup_epochs", 0), run.get("initial_latent_std"), run.get("restarts", 1)) == tuple(
+            schedule.values()
+        )
 
     for name in args.models.split(","):
         for seed in range(args.first_seed, args.seeds):
@@ -167,38 +189,81 @@ def main(argv=None) -> int:
                 r = correlations(est, x, density, seed)
                 trained.append((est, r))
                 trajectory.append({"epoch": args.epochs, "en": r["en"], "em": r["em"]})
-                restarts.append({"seed": seed + 1000 * index, "final_loss": est.history[-1]["loss"], "en": r["en"], "em": r["em"], "trajectory": list(trajectory)})
+                restarts.append(
+                    {
+                        "seed": seed + 1000 * index,
+                        "final_loss": est.history[-1]["loss"],
+                        "en": r["en"],
+                        "em": r["em"],
+                        "trajectory": list(trajectory),
+                    }
+                )
                 trajectory.clear()
 
             t0 = time.time()
             cfg = DensityConfig(input_dim=16, hidden=(64, 32, 16), latent=3, estimation=(10,), components=3, **MODELS[name])
-            est = DensityEstimator.fit_best_of(cfg, x, restarts=args.restarts, seed=seed, on_restart=finish, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
-                                               warmup_epochs=args.warmup_epochs, initial_latent_std=args.initial_latent_std, on_epoch=record)
+            est = DensityEstimator.fit_best_of(
+                cfg,
+                x,
+                restarts=args.restarts,
+                seed=seed,
+                on_restart=finish,
+                epochs=args.epochs,
+                batch_size=args.batch,
+                lr=args.lr,
+                warmup_epochs=args.warmup_epochs,
+                initial_latent_std=args.initial_latent_std,
+                on_epoch=record,
+            )
             chosen = next(i for i, (candidate, _) in enumerate(trained) if candidate is est)  # the one fit_best_of kept
             r = trained[chosen][1]
             if seed == 0:
                 en, em = r["mixtures"]
-                np.savez_compressed(runs_dir / f"{slug(name)}-seed0.npz", z=est.latent(x), pz_en=np.exp(est.log_density(x, en)), pz_em=np.exp(est.log_density(x, em)))
-            run = {"model": name, "seed": seed, **schedule, "en": r["en"], "em": r["em"], "seconds": time.time() - t0, "trajectory": restarts[chosen]["trajectory"]}
+                np.savez_compressed(
+                    runs_dir / f"{slug(name)}-seed0.npz",
+                    z=est.latent(x),
+                    pz_en=np.exp(est.log_density(x, en)),
+                    pz_em=np.exp(est.log_density(x, em)),
+                )
+            run = {
+                "model": name,
+                "seed": seed,
+                **schedule,
+                "en": r["en"],
+                "em": r["em"],
+                "seconds": time.time() - t0,
+                "trajectory": restarts[chosen]["trajectory"],
+            }
             if args.restarts > 1:
                 run.update(chosen_restart=chosen, restart_runs=restarts)  # "restarts" stays the count (part of the schedule)
             atomic_file.write_text(path, json.dumps(run, indent=2) + "\n")  # atomic: a killed run leaves no half-written result
-            print(f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s", file=sys.stderr)
+            print(
+                f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s",
+                file=sys.stderr,
+            )
 
     results = {"config": {k: str(v) for k, v in vars(args).items()}, "models": {}}
     seed0: dict = {}
     for name in MODELS:  # every model with finished runs of this schedule, from this or an earlier invocation
-        runs = [run for run in (json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{slug(name)}-seed*.json"))) if current(run)]
+        runs = [
+            run for run in (json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{slug(name)}-seed*.json"))) if current(run)
+        ]
         if not runs:
             continue
         results["models"][name] = {
             "seeds": len(runs),
-            **{key: {"mean": statistics.fmean(run[key] for run in runs), "std": statistics.pstdev([run[key] for run in runs])} for key in ("en", "em")},
+            **{
+                key: {"mean": statistics.fmean(run[key] for run in runs), "std": statistics.pstdev([run[key] for run in runs])}
+                for key in ("en", "em")
+            },
             "seconds_per_seed": statistics.fmean(run["seconds"] for run in runs),
             "runs": runs,
         }
         summary = results["models"][name]
-        print(f"{name}: r = {summary['en']['mean']:.4f} ± {summary['en']['std']:.4f} (EN), {summary['em']['mean']:.4f} ± {summary['em']['std']:.4f} (EM), {len(runs)} seeds", file=sys.stderr)
+        print(
+            f"{name}: r = {summary['en']['mean']:.4f} ± {summary['en']['std']:.4f} (EN), {summary['em']['mean']:.4f} ± {summary['em']['std']:.4f} (EM), {len(runs)} seeds",
+            file=sys.stderr,
+        )
         arrays = runs_dir / f"{slug(name)}-seed0.npz"  # written with seed 0's run file
         if arrays.exists() and any(run["seed"] == 0 for run in runs):
             seed0[name] = dict(np.load(arrays))
