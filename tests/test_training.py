@@ -274,3 +274,26 @@ def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
     train(_config(image_dir, 3), fresh, progress=False)
     state = torch.load(fresh / "checkpoint.pt", weights_only=False)
     assert state["step"] == 3 and [r["step"] for r in state["history"]] == [2, 3]
+
+
+def test_campaign_progress_collects_validation_per_step(image_dir, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "campaign_progress", Path(__file__).resolve().parent.parent / "tools" / "campaign_progress.py"
+    )
+    progress = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(progress)
+
+    cfg = _config(image_dir, 4)
+    cfg.val_steps = [0.5, 2.0]
+    train(cfg, tmp_path / "run", progress=False)
+    rows = progress.collect([tmp_path / "run"])
+    assert [(r["step"], r["quant_step"]) for r in rows] == [(2, 0.5), (2, 2.0), (4, 0.5), (4, 2.0)]
+    assert all(r["bpp"] > 0 and 0 < r["ssim"] <= 1 and r["hours"] >= 0 for r in rows)
+    coarse = [r for r in rows if r["quant_step"] == 2.0]
+    fine = [r for r in rows if r["quant_step"] == 0.5]
+    assert all(c["bpp"] < f["bpp"] for c, f in zip(coarse, fine))  # a coarser step spends fewer bits
+    progress.plot(rows, tmp_path / "p.png", "tiny")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
