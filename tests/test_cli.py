@@ -46,6 +46,16 @@ def test_help_does_not_import_torch():
     assert "encode" in out.stdout and "rd" not in out.stderr
 
 
+@pytest.mark.parametrize("command", ["encode", "decode", "info", "models", "analyze", "rd-curve", "train", "export"])
+def test_subcommand_help_does_not_import_torch(command):
+    code = (
+        f"import sys; from rdcodec.cli import main\ntry:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, 'compressai' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False False")
+
+
 def test_encode_decode_round_trip(runner, models_env, png, tmp_path):
     rdc, out = tmp_path / "x.rdc", tmp_path / "x.png"
     r = runner.invoke(main, ["encode", str(png), "-o", str(rdc)])

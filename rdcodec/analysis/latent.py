@@ -209,7 +209,7 @@ def jacobian_gram(
     """Jᵀ A(x) J on the given latent channels at the centre position, from JVPs (eq. 10).
 
     Columns J e_i are Jacobian–vector products of the decoder (``torch.autograd.functional.jvp``,
-    which also works through compressai's custom GDN autograd functions); A's inner product is
+    which also works through the GDN layers' custom autograd functions); A's inner product is
     the polarization of Q at a small scale ``step`` (Q is quadratic to first order).
     """
     from torch.autograd.functional import jvp

@@ -1,6 +1,6 @@
 """``rdcodec`` command line: a click group whose subcommands are imported on use.
 
-``rdcodec --help`` imports neither torch nor compressai; each subcommand lives in
+``rdcodec --help`` imports no torch (nor the model package); each subcommand lives in
 :mod:`rdcodec.cli` and pulls in what it needs when it runs.
 """
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from rdcodec.cli.files import CommandError, expand_images, fail, note, open_registry
-from rdcodec.distortion import METRICS
 from rdcodec.format.container import LATENT_STRIDE
+from rdcodec.settings import METRICS
 
 #: the files one analysis writes into its output directory
 OUTPUT_FILES = ("analysis.json", "energy.png", "isometry.png", "traversal.png")

@@ -196,7 +196,7 @@ def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> lis
     return curves
 
 
-def _compressai_curve(path: Path, data: dict) -> Curve:
+def _published_results_curve(path: Path, data: dict) -> Curve:
     res = data.get("results")
     if not isinstance(res, dict) or not isinstance(res.get("bpp"), list):
         raise ReferenceFileError(
@@ -244,7 +244,7 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
         raise ReferenceFileError(str(exc)) from None
     if data.get("schema") == SCHEMA:
         return _report_curves(path, data, image_names)
-    return [_compressai_curve(path, data)]
+    return [_published_results_curve(path, data)]
 
 
 def bd_table(curves: list[Curve]) -> list[BdEntry]:
