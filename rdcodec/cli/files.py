@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -88,46 +86,17 @@ def write_output(path: str, data: bytes, force: bool) -> None:
     atomic_file.write_bytes(path, data)
 
 
-_ENTRY_DICTS = ("sha256", "network", "objective")
-
-
 def open_registry(directory: str | Path | None = None):
     """The model registry in ``directory`` (default: the installed one), its manifest checked.
 
-    A manifest that is not valid JSON, or whose entries lack fields, is a :class:`CommandError`
-    naming the file, instead of a traceback from deep inside whatever command read it.
+    A malformed manifest (:class:`rdcodec.zoo.registry.ManifestError`) is a :class:`CommandError`
+    naming the file, before any command reads it.
     """
-    from rdcodec.zoo.registry import MANIFEST, ModelEntry, Registry
+    from rdcodec.zoo.registry import ManifestError, Registry
 
     registry = Registry(directory)
-    path = registry.directory / MANIFEST
-    if not path.is_file():
-        return registry
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CommandError(f"{path}: not a model manifest (not valid JSON)") from None
-    models = data.get("models", []) if isinstance(data, dict) else None
-    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
-        raise CommandError(f"{path}: not a model manifest (no list of model entries)")
-    required = [
-        f.name
-        for f in dataclasses.fields(ModelEntry)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    for number, item in enumerate(models, 1):
-        missing = [name for name in required if name not in item]
-        if missing:
-            raise CommandError(f"{path}: model entry {number} lacks {', '.join(missing)}")
-        wrong = [
-            name for name in _ENTRY_DICTS if not isinstance(item[name], dict) and not (name == "objective" and item[name] is None)
-        ]
-        if wrong or not all(isinstance(item[name], str) for name in ("id", "name", "weights", "tables", "digest")):
-            raise CommandError(f"{path}: model entry {number} ({item['id']!r}) is malformed")
-        try:
-            ModelEntry.from_dict(item)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CommandError(f"{path}: model entry {number} ({item['id']!r}) is malformed ({exc})") from None
+        registry.entries()
+    except ManifestError as exc:
+        raise CommandError(str(exc)) from None
     return registry

@@ -46,6 +46,11 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: is a directory") from None
     except Exception as exc:  # torch.load raises many types for a file that is not a checkpoint
         raise CheckpointError(f"{path}: not a training checkpoint ({type(exc).__name__})") from None
+    return checkpoint_from_state(state, path)
+
+
+def checkpoint_from_state(state, path: str | Path) -> dict:
+    """An already loaded ``torch.save`` object as a current-schema checkpoint (``path`` for messages)."""
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise CheckpointError(f"{path}: not a training checkpoint (no model weights and step)")
     schema = state.get("schema")

@@ -33,7 +33,7 @@ import torch
 from rdcodec.distortion import distortion
 from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.train.checkpoint import load_checkpoint
+from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
 from rdcodec.train.loop import LoopSettings, run
@@ -119,7 +119,7 @@ def load_weights(path: str | Path, device="cpu") -> dict:
     state = torch.load(path, map_location=device, weights_only=False)
     if isinstance(state, dict) and "state_dict" in state:  # an exported weights file (rdcodec.zoo.export)
         return state["state_dict"]
-    return load_checkpoint(path, map_location=device)["model"]
+    return checkpoint_from_state(state, path)["model"]
 
 
 class CodecTask:

@@ -30,6 +30,10 @@ class ModelNotFoundError(LookupError):
     """No such model in the registry, or its files are missing or altered."""
 
 
+class ManifestError(ModelNotFoundError):
+    """The manifest cannot be read or an entry is malformed (one line, names the file)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     id: str
@@ -87,6 +91,31 @@ def default_models_dir() -> Path:
     return installed if (installed / MANIFEST).is_file() else checkout
 
 
+_REQUIRED = [
+    f.name
+    for f in dataclasses.fields(ModelEntry)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+]
+_ENTRY_DICTS = ("sha256", "network", "objective")
+_ENTRY_STRINGS = ("id", "name", "weights", "tables", "digest")
+
+
+def _checked_entry(path: Path, number: int, item: dict) -> ModelEntry:
+    """Entry ``number`` of the manifest at ``path``, or a :class:`ManifestError` saying what is wrong."""
+    missing = [name for name in _REQUIRED if name not in item]
+    if missing:
+        raise ManifestError(f"{path}: model entry {number} lacks {', '.join(missing)}")
+    wrong = [
+        name for name in _ENTRY_DICTS if not isinstance(item[name], dict) and not (name == "objective" and item[name] is None)
+    ]
+    if wrong or not all(isinstance(item[name], str) for name in _ENTRY_STRINGS):
+        raise ManifestError(f"{path}: model entry {number} ({item['id']!r}) is malformed")
+    try:
+        return ModelEntry.from_dict(item)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ManifestError(f"{path}: model entry {number} ({item['id']!r}) is malformed ({exc})") from None
+
+
 class Registry:
     """Models listed in one directory's ``manifest.json``."""
 
@@ -94,11 +123,20 @@ class Registry:
         self.directory = Path(directory) if directory is not None else default_models_dir()
 
     def entries(self) -> list[ModelEntry]:
+        """The manifest's entries, checked: a malformed manifest is a :class:`ManifestError` naming the file."""
         path = self.directory / MANIFEST
         if not path.is_file():
             return []
-        data = json.loads(path.read_text())
-        return [ModelEntry.from_dict(item) for item in data.get("models", [])]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ManifestError(f"{path}: cannot read ({exc.strerror})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ManifestError(f"{path}: not a model manifest (not valid JSON)") from None
+        models = data.get("models", []) if isinstance(data, dict) else None
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            raise ManifestError(f"{path}: not a model manifest (no list of model entries)")
+        return [_checked_entry(path, number, item) for number, item in enumerate(models, 1)]
 
     def find(self, name: str | None = None) -> ModelEntry:
         """Entry by id or name; ``None`` gives the default model."""
