@@ -64,6 +64,7 @@ def search_symbols(
     table_bits=None,
     bf16: bool = True,
     check_every: int = 5,
+    crop: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Symbols (float tensor of integers, [1, M, h, w]) found by ``iterations`` steps of the search.
 
@@ -72,13 +73,21 @@ def search_symbols(
     frozen tables; when given, it picks the best iterate (otherwise the P_ψ estimate does).
     ``bf16`` runs the decoder of the gradient steps under bfloat16 autocast (about twice as fast
     on CPUs with bf16 units); the best iterate is always chosen by the float32 objective,
-    evaluated every ``check_every`` steps and at the last.
+    evaluated every ``check_every`` steps and at the last. ``crop = (height, width)`` measures
+    D on the image's own top-left pixels only, not on the padding to a multiple of 16 (what
+    matters for an image smaller than a few latent positions).
 
     Arguments out of range (negative ``iterations``, an unknown ``metric``, a step Δ ≤ 0, …)
     raise :class:`SearchError` before anything is computed.
     """
     _check_arguments(iterations, step, metric, lambda1, lr, check_every)
     pixels = x.shape[-1] * x.shape[-2]
+    rows, cols = crop if crop is not None else x.shape[-2:]
+    target = x[..., :rows, :cols]
+
+    def d_of(x_hat: torch.Tensor) -> torch.Tensor:
+        return distortion(metric, target, x_hat[..., :rows, :cols])
+
     with torch.no_grad():
         v0 = (network.encode_latent(x) - medians.view(1, -1, 1, 1)) / step
     v = v0.clone().requires_grad_(True)
@@ -88,7 +97,7 @@ def search_symbols(
     def exact(symbols: torch.Tensor) -> float:
         with torch.no_grad():
             x_hat = network.decode_latent(symbols * step + m).clamp(0, 1)
-            d = distortion(metric, x, x_hat).item()
+            d = d_of(x_hat).item()
             bits = table_bits(symbols) if table_bits is not None else network.bin_bits(symbols, medians, step).item()
         return bits / pixels + lambda1 * d
 
@@ -100,7 +109,7 @@ def search_symbols(
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             x_hat = network.decode_latent(rounded * step + m)
         x_hat = x_hat.float()
-        cost = network.bin_bits(v, medians, step) / pixels + lambda1 * distortion(metric, x, x_hat)
+        cost = network.bin_bits(v, medians, step) / pixels + lambda1 * d_of(x_hat)
         cost.backward()
         opt.step()
         if (i + 1) % check_every and i + 1 < iterations:

@@ -179,16 +179,25 @@ def test_missing_input_and_unknown_model(runner, models_env, png, tmp_path):
     _bad(runner.invoke(main, ["info", str(png)]))
 
 
-def test_image_over_pixel_limit_is_refused(runner, models_env, tmp_path, monkeypatch):
-    import rdcodec.format.container
-
-    monkeypatch.setattr(rdcodec.format.container, "DEFAULT_MAX_PIXELS", 100)
+def test_image_over_pixel_limit_is_refused(runner, models_env, tmp_path):
     src = tmp_path / "in.png"
     Image.fromarray(synthetic_image(11, 10)).save(src)
     out = tmp_path / "out.rdc"
-    r = runner.invoke(main, ["encode", str(src), "-o", str(out)])
+    r = runner.invoke(main, ["encode", str(src), "-o", str(out), "--max-pixels", "100"])
     _bad(r, out)
-    assert "over the limit" in r.stderr
+    assert "in.png: image is 10×11 = 110 pixels, over the limit of 100" in r.stderr
+    r = runner.invoke(main, ["encode", str(src), "-o", str(out), "--max-pixels", "110"])
+    assert r.exit_code == 0 and out.exists()
+
+
+def test_stream_over_pixel_limit_is_refused_and_the_limit_can_be_raised(runner, models_env, tmp_path):
+    src, rdc, png = tmp_path / "in.png", tmp_path / "in.rdc", tmp_path / "out.png"
+    Image.fromarray(synthetic_image(11, 10)).save(src)
+    assert runner.invoke(main, ["encode", str(src), "-o", str(rdc)]).exit_code == 0
+    r = runner.invoke(main, ["decode", str(rdc), "-o", str(png), "--max-pixels", "109"])
+    _bad(r, png)
+    assert "over the limit of 109" in r.stderr
+    assert runner.invoke(main, ["decode", str(rdc), "-o", str(png), "--max-pixels", "110"]).exit_code == 0
 
 
 def test_conversion_notes(runner, models_env, tmp_path):

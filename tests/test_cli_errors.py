@@ -53,6 +53,12 @@ class Case:
         Image.fromarray(synthetic_image(height, width, seed)).save(p)
         return p
 
+    def flat_png(self, name: str, side: int) -> Path:
+        """A valid flat side × side PNG: a few hundred bytes for a huge image."""
+        p = self.tmp / name
+        Image.new("RGB", (side, side), (90, 120, 30)).save(p, optimize=True)
+        return p
+
     def folder(self, name: str) -> Path:
         p = self.tmp / name
         p.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,17 @@ class Case:
         p = self.tmp / name
         p.write_bytes(codec.encode(self.png(), codec.load_model(registry=Registry(self.registry))))
         return p
+
+    def bomb(self, name: str = "bomb.rdc", side: int = 8192) -> Path:
+        """A valid header for the tiny model declaring side × side pixels, with no payload."""
+        import dataclasses
+
+        from rdcodec.format.container import latent_size, pack, unpack
+
+        header = unpack(self.rdc().read_bytes()).header
+        lat_h, lat_w = latent_size(side, side)
+        header = dataclasses.replace(header, width=side, height=side, latent_height=lat_h, latent_width=lat_w, payload_length=0)
+        return self.file(name, pack(header, b""))
 
     def own_registry(self, name: str = "reg") -> Path:
         """A writable copy of the tiny models (a test may change it)."""
@@ -157,6 +174,17 @@ ENCODE = {
     ),
     "unknown-option": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--bogus"], [c.path("o.rdc")]),
     "missing-output-option": lambda c: (["encode", _s(c.png())], []),
+    "over-max-pixels": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--max-pixels", "1000"], [c.path("o.rdc")]),
+    "flat-9000-square-png": lambda c: (["encode", _s(c.flat_png("big.png", 9000)), "-o", _s(c.path("o.rdc"))], [c.path("o.rdc")]),
+    "metric-without-a-ladder": lambda c: (
+        ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "1", "--metric", "ms-ssim"],
+        [c.path("o.rdc")],
+    ),
+    "unknown-metric": lambda c: (
+        ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "1", "--metric", "psnr"],
+        [c.path("o.rdc")],
+    ),
+    "max-pixels-zero": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--max-pixels", "0"], [c.path("o.rdc")]),
 }
 
 DECODE = {
@@ -180,6 +208,16 @@ DECODE = {
     ),
     "model-not-installed": lambda c: (
         c.rdc() and c.manifest({"models": []}) and ["decode", _s(c.path("good.rdc")), "-o", _s(c.path("o.png"))],
+        [c.path("o.png")],
+    ),
+    "over-max-pixels": lambda c: (["decode", _s(c.rdc()), "-o", _s(c.path("o.png")), "--max-pixels", "1000"], [c.path("o.png")]),
+    "declared-size-over-the-default-limit": lambda c: (
+        ["decode", _s(c.bomb(side=16384)), "-o", _s(c.path("o.png"))],
+        [c.path("o.png")],
+    ),
+    "huge-declared-size-empty-payload": lambda c: (["decode", _s(c.bomb()), "-o", _s(c.path("o.png"))], [c.path("o.png")]),
+    "huge-declared-size-with-the-limit-raised": lambda c: (
+        ["decode", _s(c.bomb(side=16384)), "-o", _s(c.path("o.png")), "--max-pixels", str(1 << 28)],
         [c.path("o.png")],
     ),
 }
@@ -595,6 +633,23 @@ def test_bad_input_is_one_error_line(build, tmp_path, tiny_registry, models_env,
 
 
 # -- beyond argument checks: failures while working leave nothing behind -----------------------
+
+
+@pytest.mark.parametrize("name", ["holiday photo.png", "scan.tif"])
+def test_an_unreadable_image_is_named_in_the_message(name, tmp_path, models_env):
+    bad = tmp_path / name
+    bad.write_bytes(b"not an image at all")
+    result = CliRunner().invoke(main, ["encode", str(bad), "-o", str(tmp_path / "o.rdc")])
+    assert result.exit_code == 2 and str(bad) in result.stderr and "BytesIO" not in result.stderr
+
+
+def test_metric_names_the_installed_ladders(tmp_path, monkeypatch):
+    monkeypatch.delenv("RDCODEC_MODELS_DIR", raising=False)  # the shipped models: ssim and mse ladders
+    image = tmp_path / "in.png"
+    Image.fromarray(synthetic_image(20, 20)).save(image)
+    result = CliRunner().invoke(main, ["encode", str(image), "-o", str(tmp_path / "o.rdc"), "-q", "1", "--metric", "ms-ssim"])
+    assert result.exit_code == 2 and "no ms-ssim ladder is installed (ladders: mse, ssim)" in result.stderr
+    assert not (tmp_path / "o.rdc").exists()
 
 
 def test_export_write_failure_removes_what_it_wrote(tmp_path, tiny_registry, monkeypatch):

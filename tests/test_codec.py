@@ -36,7 +36,8 @@ def test_decode_yields_the_models_own_symbols_and_reconstruction(tiny_model):
 
 
 def test_symbols_are_rounded_latents(tiny_model):
-    pixels = synthetic_image(32, 32, seed=2)
+    pixels = synthetic_image(48, 48, seed=2)  # 3 × 3 latent positions: not a small image (no refinement)
+    assert not codec.is_small_image(48, 48)
     with torch.no_grad():
         z = tiny_model.network.encode_latent(torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255)
     expected = torch.round(z[0] - torch.from_numpy(tiny_model.medians).view(-1, 1, 1)).numpy()
@@ -134,3 +135,21 @@ def test_quantization_step_trades_rate_for_distortion(tmp_path, sample_path):
     pixels = read_image(sample_path).pixels
     expected = codec.reconstruct(coarse, codec.latent_symbols(coarse, pixels), *pixels.shape[:2])
     np.testing.assert_array_equal(codec.decode(b.data, coarse), expected)
+
+
+def test_small_images_are_refined_and_decode_to_their_refined_symbols(tiny_model):
+    pixels = synthetic_image(20, 30, seed=7)
+    assert codec.is_small_image(20, 30)
+    result = codec.encode_image(pixels, tiny_model)
+    padded = codec._padded(pixels)
+    with torch.no_grad():
+        z = tiny_model.network.encode_latent(torch.from_numpy(padded).permute(2, 0, 1)[None].float() / 255)
+    plain = torch.round(z[0] - torch.from_numpy(tiny_model.medians).view(-1, 1, 1)).numpy().astype(np.int32)
+    decoded = codec.decode(result.data, tiny_model)
+    np.testing.assert_array_equal(decoded, codec.reconstruct(tiny_model, result.symbols, 20, 30))
+
+    def mse(symbols):
+        return float(((codec.reconstruct(tiny_model, symbols, 20, 30).astype(float) - pixels) ** 2).mean())
+
+    assert (result.symbols != plain).any()
+    assert mse(result.symbols) < mse(plain)

@@ -73,7 +73,8 @@ def test_the_genuine_payload_still_decodes(golden):
 
 
 def test_a_huge_declared_size_with_an_empty_payload_is_refused_before_allocating(golden):
-    """The 71-byte bomb: a header declaring 16384 × 16384 pixels and no payload."""
+    """The 71-byte bomb: a header declaring 16384 × 16384 pixels and no payload, read with the
+    pixel limit raised to allow that size (the default limit refuses it from the header alone)."""
     import tracemalloc
 
     model, parsed = golden
@@ -81,9 +82,11 @@ def test_a_huge_declared_size_with_an_empty_payload_is_refused_before_allocating
         parsed.header, width=16384, height=16384, latent_height=1024, latent_width=1024, payload_length=0
     )
     data = pack(header, b"")
+    with pytest.raises(CodecError, match="over the limit"):
+        codec.decode_stream(data, model)
     tracemalloc.start()
     with pytest.raises(CodecError, match="cannot hold"):
-        codec.decode_stream(data, model)
+        codec.decode_stream(data, model, max_pixels=1 << 28)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50 * 2**20  # refused without allocating the latent (it would be over 1 GB)
@@ -95,3 +98,38 @@ def test_minimum_bits_bounds_every_real_stream(golden):
     model, parsed = golden
     n = parsed.header.latent_height * parsed.header.latent_width
     assert minimum_bits(model.tables, n) <= 8 * len(parsed.payload)
+
+
+def test_the_cli_refuses_the_bomb_without_importing_torch(tmp_path, tiny_registry):
+    """`rdcodec decode` checks the bytes (header, CRCs, model, entropy bound) before it loads
+    torch: a crafted 8192 × 8192 header with no payload is refused by a process that never
+    imports torch or compressai."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import synthetic_image
+
+    from rdcodec.format.container import latent_size
+
+    model = codec.load_model(registry=tiny_registry)
+    header = unpack(codec.encode(synthetic_image(40, 40), model)).header
+    lat = latent_size(8192, 8192)
+    bomb = tmp_path / "bomb.rdc"
+    bomb.write_bytes(
+        pack(
+            dataclasses.replace(header, width=8192, height=8192, latent_height=lat[0], latent_width=lat[1], payload_length=0), b""
+        )
+    )
+    code = (
+        "import sys\nfrom rdcodec.cli import main\n"
+        "try:\n    main(['decode', sys.argv[1], '-o', sys.argv[2]], prog_name='rdcodec')\n"
+        "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'compressai' in sys.modules)\n"
+    )
+    env = dict(os.environ, RDCODEC_MODELS_DIR=str(tiny_registry.directory))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(bomb), str(tmp_path / "o.png")], capture_output=True, text=True, env=env
+    )
+    assert out.stdout.split() == ["2", "False", "False"], out.stderr
+    assert out.stderr.startswith("rdcodec: error: payload is damaged") and out.stderr.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()

@@ -10,11 +10,12 @@ from conftest import synthetic_image
 from rdcodec import codec
 from rdcodec.distortion import distortion
 from rdcodec.format import entropy
+from rdcodec.image_tensor import to_tensor
 
 
 def _objective(model, pixels, symbols):
     """The search's exact objective: frozen-table bits per pixel + λ1·D(x, g(ẑ)) on the padded image."""
-    x = codec._to_tensor(pixels)
+    x = to_tensor(codec._padded(pixels))
     z_hat = model.network.dequantize(
         torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step
     )

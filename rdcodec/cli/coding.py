@@ -23,6 +23,13 @@ def _load(model: str | None, quality: int | None, metric: str | None = None):
     return load_model(model, registry)
 
 
+def _check_ladder(metric: str) -> None:
+    """``--metric`` accepts only metrics with an installed ladder (checked before any input is read)."""
+    ladders = sorted({e.metric for e in open_registry().entries() if e.quality is not None} - {None})
+    if metric not in ladders:
+        raise CommandError(f"--metric {metric}: no {metric} ladder is installed (ladders: {', '.join(ladders) or 'none'})")
+
+
 def _check_searchable(model) -> None:
     """``--search`` needs the model's training D and λ1 (the manifest's objective)."""
     objective = model.entry.objective
@@ -30,14 +37,30 @@ def _check_searchable(model) -> None:
         raise CommandError(f"model {model.id} has no training metric and λ1 in its manifest; --search cannot be used with it")
 
 
-def _user_errors():
-    from rdcodec.codec import CodecError
-    from rdcodec.format.container import ContainerError
+def _user_errors(search: bool = False):
+    """The errors a command reports in one line; imports no torch unless ``search``."""
+    from rdcodec.format.errors import CodecError
     from rdcodec.image_io import ImageReadError
-    from rdcodec.search import SearchError
     from rdcodec.zoo.registry import ModelNotFoundError
 
-    return (CommandError, CodecError, ContainerError, ImageReadError, ModelNotFoundError, SearchError)
+    errors = (CommandError, CodecError, ImageReadError, ModelNotFoundError)
+    if search:
+        from rdcodec.search import SearchError
+
+        errors += (SearchError,)
+    return errors
+
+
+def _max_pixels_option(verb: str):
+    from rdcodec.format.container import DEFAULT_MAX_PIXELS
+
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help=f"refuse to {verb} images larger than this many pixels (checked before anything is allocated)",
+    )
 
 
 @click.command("encode")
@@ -47,9 +70,9 @@ def _user_errors():
 @click.option("-q", "--quality", type=int, default=None, help="ladder point: higher is more bits and better quality")
 @click.option(
     "--metric",
-    type=click.Choice(["ssim", "ms-ssim", "mse"]),
     default=None,
-    help="which ladder --quality picks from (default: the default model's metric)",
+    help="which installed ladder --quality picks from: ssim or mse with the shipped models "
+    "(default: the default model's metric; `rdcodec models` lists the ladders)",
 )
 @click.option(
     "--search",
@@ -58,25 +81,27 @@ def _user_errors():
     show_default=True,
     help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)",
 )
+@_max_pixels_option("encode")
 @click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(source, output, model, quality, metric, search, force, as_json):
+def encode_command(source, output, model, quality, metric, search, max_pixels, force, as_json):
     """Compress image IN (any format Pillow reads; - for stdin) into a .rdc file."""
-    errors = _user_errors()
+    errors = _user_errors(search=bool(search))
     try:
+        if metric is not None:
+            _check_ladder(metric)
         check_output(output, force)
         data = read_input(source)
         from rdcodec.codec import encode_image
-        from rdcodec.format.container import DEFAULT_MAX_PIXELS
         from rdcodec.image_io import read_image
 
-        loaded = read_image(data, max_pixels=DEFAULT_MAX_PIXELS, name="standard input" if source == "-" else source)
+        loaded = read_image(data, max_pixels=max_pixels, name="standard input" if source == "-" else source)
         for line in loaded.notes:
             note(f"note: {line}")
         m = _load(model, quality, metric)
         if search:
             _check_searchable(m)
-        result = encode_image(loaded, m, search)
+        result = encode_image(loaded, m, search, max_pixels=max_pixels)
         write_output(output, result.data, force)
     except errors as exc:
         fail(str(exc))
@@ -113,23 +138,27 @@ def encode_command(source, output, model, quality, metric, search, force, as_jso
 @click.option(
     "--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original"
 )
+@_max_pixels_option("decode")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def decode_command(source, output, force, reference, as_json):
-    """Decompress IN (.rdc file, or - for stdin) into an image."""
+def decode_command(source, output, force, reference, max_pixels, as_json):
+    """Decompress IN (.rdc file, or - for stdin) into an image.
+
+    The file is checked (header, CRCs, model, entropy decoding) before the network is loaded.
+    """
     errors = _user_errors()
     try:
         check_output(output, force)
         data = read_input(source)
         from rdcodec.codec import decode_stream
 
-        result = decode_stream(data, registry=open_registry())
+        result = decode_stream(data, registry=open_registry(), max_pixels=max_pixels)
         image_bytes = _encode_output(result.pixels, output)
         quality = None
         if reference is not None:
             from rdcodec.eval.quality import measure
             from rdcodec.image_io import read_image
 
-            ref = read_image(read_input(reference), name=reference).pixels
+            ref = read_image(read_input(reference), max_pixels=max_pixels, name=reference).pixels
             if ref.shape != result.pixels.shape:
                 raise CommandError(
                     f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}"

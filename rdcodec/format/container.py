@@ -32,8 +32,10 @@ MAGIC = b"\x89RDC"
 FORMAT_VERSION = 1
 #: Stride of the network: the latent grid is ceil(size / LATENT_STRIDE).
 LATENT_STRIDE = 16
-#: Default largest image (in pixels) a reader accepts before allocating anything.
-DEFAULT_MAX_PIXELS = 1 << 28
+#: Default largest image (in pixels) the codec accepts, checked before anything is allocated
+#: (8192 × 8192). Memory is bounded by the tiles plus a few bytes per pixel (docs/bench/README.md);
+#: ``--max-pixels`` raises it.
+DEFAULT_MAX_PIXELS = 1 << 26
 DIGEST_BYTES = 16
 MAX_MODEL_ID = 64
 

@@ -3,10 +3,19 @@
 numpy-only: nothing in :mod:`rdcodec.format` imports torch.
 """
 
-from rdcodec.format.range_coding import CodedSymbols, EntropyDecodeError, decode, encode, estimate_bits
+from rdcodec.format.range_coding import (
+    CODER_SLACK_BITS,
+    CodedSymbols,
+    EntropyDecodeError,
+    decode,
+    encode,
+    estimate_bits,
+    minimum_bits,
+)
 from rdcodec.format.tables import PRECISION, FrozenTables, TableError, freeze, quantize_pmf
 
 __all__ = [
+    "CODER_SLACK_BITS",
     "PRECISION",
     "CodedSymbols",
     "EntropyDecodeError",
@@ -16,5 +25,6 @@ __all__ = [
     "encode",
     "estimate_bits",
     "freeze",
+    "minimum_bits",
     "quantize_pmf",
 ]
