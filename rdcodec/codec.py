@@ -16,7 +16,9 @@ The decoder never evaluates the float prior: the tables were frozen at export.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -28,6 +30,7 @@ from rdcodec.format.container import LATENT_STRIDE as STRIDE
 from rdcodec.format.entropy import FrozenTables
 from rdcodec.format.errors import CodecError
 from rdcodec.image_io import LoadedImage, read_image
+from rdcodec.runtime.transforms import Transforms
 from rdcodec.tiling import DEFAULT_TILE, analysis_tiled, synthesis_tiled
 from rdcodec.zoo.registry import ModelEntry, ModelNotFoundError, Registry
 
@@ -35,14 +38,22 @@ if TYPE_CHECKING:  # torch and compressai are imported where a transform runs, n
     from rdcodec.model.network import RDAutoencoder
 
 
-class Model(NamedTuple):
-    """A loaded model: network, frozen tables and quantization centres, and its manifest entry."""
+@dataclasses.dataclass(eq=False)
+class Model:
+    """A loaded model: its manifest entry, frozen tables and quantization centres, and the
+    transforms encode and decode run (ONNX Runtime when the model ships graphs, else torch).
+
+    ``network`` (the torch :class:`~rdcodec.model.network.RDAutoencoder`, for the search,
+    analysis and training) is loaded on first use, so encoding and decoding never import torch.
+    """
 
     entry: ModelEntry
-    network: "RDAutoencoder"
     tables: FrozenTables
     medians: np.ndarray  # float32 [M]
-    step: float = 1.0  # quantization step Δ: symbols = round((z − median) / Δ)
+    step: float  # quantization step Δ: symbols = round((z − median) / Δ)
+    transforms: Transforms
+    load_network: Callable[[], "RDAutoencoder"] = dataclasses.field(repr=False)
+    _network: "RDAutoencoder | None" = dataclasses.field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -51,6 +62,12 @@ class Model(NamedTuple):
     @property
     def digest16(self) -> bytes:
         return bytes.fromhex(self.entry.digest)[: container.DIGEST_BYTES]
+
+    @property
+    def network(self) -> "RDAutoencoder":
+        if self._network is None:
+            self._network = self.load_network()
+        return self._network
 
 
 class EncodeResult(NamedTuple):
@@ -71,11 +88,20 @@ class DecodeResult(NamedTuple):
     bits_per_pixel: float
 
 
-def load_model(name: str | None = None, registry: Registry | None = None) -> Model:
-    """Load a registered model (by id or name; default model if ``None``)."""
+#: Which runtime runs the transforms: "auto" (ONNX Runtime if the model ships graphs), "onnx", "torch".
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def load_model(
+    name: str | None = None, registry: Registry | None = None, runtime: str = "auto", threads: int | None = None
+) -> Model:
+    """Load a registered model (by id or name; default model if ``None``).
+
+    ``runtime``: see :data:`RUNTIMES`; ``threads``: threads of the transforms (default: all cores).
+    """
     registry = registry or Registry()
     entry = registry.find(name)
-    return load_entry(entry, registry)
+    return load_entry(entry, registry, runtime=runtime, threads=threads)
 
 
 class CodingTables(NamedTuple):
@@ -95,21 +121,56 @@ def coding_tables(tables_blob: bytes) -> CodingTables:
     return CodingTables(tables, medians, step)
 
 
-def load_entry(entry: ModelEntry, registry: Registry, files: tuple[bytes, bytes] | None = None) -> Model:
-    """The model of a manifest entry (``files``: its weights and tables bytes, if already read)."""
-    import torch
+def _network_loader(entry: ModelEntry, registry: Registry) -> Callable[[], "RDAutoencoder"]:
+    def load() -> "RDAutoencoder":
+        import torch
 
-    from rdcodec.model.network import NetworkConfig, RDAutoencoder
+        from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
-    weights, tables_blob = files or registry.read_files(entry)
-    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
-    network.load_state_dict(state["state_dict"])
-    network.eval()
-    coding = coding_tables(tables_blob)
-    if coding.medians.shape != (network.config.M,) or coding.tables.channels != network.config.M:
-        raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({network.config.M} channels)")
-    return Model(entry, network, coding.tables, coding.medians, coding.step)
+        state = torch.load(io.BytesIO(registry.read_file(entry, entry.weights)), map_location="cpu", weights_only=True)
+        network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
+        network.load_state_dict(state["state_dict"])
+        return network.eval()
+
+    return load
+
+
+def load_entry(
+    entry: ModelEntry,
+    registry: Registry,
+    tables_blob: bytes | None = None,
+    runtime: str = "auto",
+    threads: int | None = None,
+) -> Model:
+    """The model of a manifest entry (``tables_blob``: its tables file, if already read)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    coding = coding_tables(tables_blob if tables_blob is not None else registry.read_file(entry, entry.tables))
+    channels = entry.network.M
+    if coding.medians.shape != (channels,) or coding.tables.channels != channels:
+        raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({channels} channels)")
+    load_network = _network_loader(entry, registry)
+    graphs = entry.runtime or {}
+    use_onnx = runtime == "onnx" or (runtime == "auto" and graphs and _onnxruntime_available())
+    if use_onnx:
+        if not graphs:
+            raise ModelNotFoundError(f"model {entry.id} ships no ONNX graphs (export it again, or use the torch runtime)")
+        from rdcodec.runtime.onnx_transforms import OnnxTransforms
+
+        transforms = OnnxTransforms(
+            registry.read_file(entry, graphs["analysis"]), registry.read_file(entry, graphs["synthesis"]), threads
+        )
+        return Model(entry, coding.tables, coding.medians, coding.step, transforms, load_network)
+    from rdcodec.runtime.torch_transforms import TorchTransforms
+
+    network = load_network()
+    return Model(entry, coding.tables, coding.medians, coding.step, TorchTransforms(network, threads), load_network, network)
+
+
+def _onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _as_pixels(image, max_pixels: int) -> LoadedImage:
@@ -165,13 +226,18 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     symbols come from :data:`SMALL_IMAGE_SEARCH` steps of the search on MSE over the image's
     own pixels (not the padding), about a second; the decoder and format are unchanged.
     """
+    height, width = pixels.shape[:2]
+    if search == 0 and not is_small_image(height, width):
+        z = analysis_tiled(_padded(pixels), model.transforms.analysis, tile=tile or 1 << 30)
+        # round((z − median) / Δ) in float32, half to even: the same operations as torch.round
+        return np.rint((z - model.medians[:, None, None]) / np.float32(model.step)).astype(np.int32)
+
     import torch
 
     from rdcodec.image_tensor import to_tensor
 
     medians = torch.from_numpy(model.medians)
-    height, width = pixels.shape[:2]
-    if search == 0 and is_small_image(height, width):
+    if search == 0:
         from rdcodec.search import search_symbols
 
         symbols = search_symbols(
@@ -208,33 +274,15 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
             iterations=search,
             table_bits=lambda s: _table_bits(model, s),
         )[0]
-    else:
-        with torch.no_grad():
-
-            def analysis(part: np.ndarray) -> np.ndarray:
-                return model.network.encode_latent(to_tensor(part))[0].numpy()
-
-            z = analysis_tiled(_padded(pixels), analysis, tile=tile or 1 << 30)
-            symbols = model.network.quantize(torch.from_numpy(z)[None], medians, model.step)[0]
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
 
 def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int, tile: int | None = DEFAULT_TILE) -> np.ndarray:
     """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped), in tiles of
     ``tile`` latent positions (:mod:`rdcodec.tiling`; ``None``: one pass)."""
-    import torch
-
-    from rdcodec.image_tensor import to_pixels
-
-    with torch.no_grad():
-        z_hat = model.network.dequantize(
-            torch.from_numpy(symbols.astype(np.float32))[None], torch.from_numpy(model.medians), model.step
-        )[0].numpy()
-
-        def synthesis(part: np.ndarray) -> np.ndarray:
-            return to_pixels(model.network.decode_latent(torch.from_numpy(part)[None]))
-
-        return synthesis_tiled(z_hat, synthesis, height, width, tile=tile or 1 << 30)
+    # ẑ = symbols · Δ + median in float32 (the operations of RDAutoencoder.dequantize)
+    z_hat = symbols.astype(np.float32) * np.float32(model.step) + model.medians[:, None, None]
+    return synthesis_tiled(z_hat, model.transforms.synthesis, height, width, tile=tile or 1 << 30)
 
 
 def encode_image(
@@ -313,23 +361,28 @@ def decode_stream(
     registry: Registry | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile: int | None = DEFAULT_TILE,
+    runtime: str = "auto",
+    threads: int | None = None,
+    cache: dict | None = None,
 ) -> DecodeResult:
     """Decode ``.rdc`` bytes; the model is found from the header unless given.
 
     Everything about the bytes is checked before the network is loaded (and before torch is
     imported): the container (sizes against ``max_pixels``, CRCs), the model's id and digest,
     and the entropy decoding, which must consume the payload exactly. ``tile``: see
-    :func:`reconstruct`.
+    :func:`reconstruct`; ``runtime`` and ``threads`` (when the model is loaded here): see
+    :func:`load_model`; ``cache`` (a dict) keeps the models loaded here by id, for decoding many
+    streams in one process.
     """
     parsed = container.unpack(data, max_pixels=max_pixels)
     header = parsed.header
-    files = None
+    if model is None and cache is not None and header.model_id in cache:
+        model = cache[header.model_id]
     if model is None:
         registry = registry or Registry()
         entry = _entry_for(header, registry)
-        files = registry.read_files(entry)
-        coding = coding_tables(files[1])
-        tables = coding.tables
+        tables_blob = registry.read_file(entry, entry.tables)
+        tables = coding_tables(tables_blob).tables
         if header.latent_channels != tables.channels:
             raise CodecError("file's latent channel count does not match the model")
     else:
@@ -341,7 +394,9 @@ def decode_stream(
     except entropy.EntropyDecodeError as exc:
         raise CodecError(str(exc)) from None
     if model is None:
-        model = load_entry(entry, registry, files)
+        model = load_entry(entry, registry, tables_blob, runtime=runtime, threads=threads)
+        if cache is not None:
+            cache[model.id] = model
     symbols = symbols.reshape(header.latent_channels, header.latent_height, header.latent_width)
     pixels = reconstruct(model, symbols, header.height, header.width, tile)
     return DecodeResult(pixels, header, parsed.bits_per_pixel)

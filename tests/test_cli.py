@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +258,75 @@ def test_outputs_get_the_usual_file_mode(runner, models_env, png, tmp_path):
         assert stat.S_IMODE(rdc.stat().st_mode) == 0o644
     finally:
         os.umask(mask)
+
+
+def _pngs(tmp_path, count, size=(24, 40)):
+    paths = []
+    for k in range(count):
+        p = tmp_path / "in" / f"img{k}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(synthetic_image(*size, seed=k)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_many_files_in_one_command_with_one_model_load(runner, models_env, tmp_path, monkeypatch):
+    import rdcodec.codec
+
+    loads = []
+    real_load = rdcodec.codec.load_model
+    monkeypatch.setattr(rdcodec.codec, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    sources = _pngs(tmp_path, 3)
+    bad = tmp_path / "in" / "broken.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "rdc"
+    r = runner.invoke(main, ["encode", *map(str, [sources[0], bad, *sources[1:]]), "-o", f"{out}/"])
+    assert r.exit_code == 2  # one file failed, the others were coded
+    assert len(loads) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["img0.rdc", "img1.rdc", "img2.rdc"]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("rdcodec: error:")]
+    assert len(errors) == 1 and str(bad) in errors[0]
+    assert "encoded 3 of 4 files" in r.stderr and "1 failed" in r.stderr
+
+    import rdcodec.codec as codec_module
+
+    entries = []
+    real_entry = codec_module.load_entry
+    monkeypatch.setattr(codec_module, "load_entry", lambda *a, **k: entries.append(a) or real_entry(*a, **k))
+    decoded = tmp_path / "png"
+    r = runner.invoke(main, ["decode", *map(str, sorted(out.iterdir())), "-o", f"{decoded}/", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert len(entries) == 1  # one model for three streams
+    summaries = json.loads(r.stdout)
+    assert [Path(s["output"]).name for s in summaries] == ["img0.png", "img1.png", "img2.png"]
+    for source, summary in zip(sources, summaries):
+        with Image.open(summary["output"]) as decoded_image, Image.open(source) as original:
+            assert decoded_image.size == original.size
+
+
+def test_a_folder_output_for_one_file_and_the_rules_of_folder_mode(runner, models_env, tmp_path):
+    (source,) = _pngs(tmp_path, 1)
+    r = runner.invoke(main, ["encode", str(source), "-o", f"{tmp_path / 'out'}/"])
+    assert r.exit_code == 0 and (tmp_path / "out" / "img0.rdc").is_file()
+    two = _pngs(tmp_path, 2)
+    _bad(runner.invoke(main, ["encode", *map(str, two), "-o", str(tmp_path / "file.rdc")]), tmp_path / "file.rdc")
+    _bad(runner.invoke(main, ["encode", str(two[0]), "-", "-o", f"{tmp_path / 'o2'}/"]))
+    other = tmp_path / "other" / "img0.png"
+    other.parent.mkdir()
+    other.write_bytes(two[0].read_bytes())
+    r = runner.invoke(main, ["encode", str(two[0]), str(other), "-o", f"{tmp_path / 'o3'}/"])
+    _bad(r)
+    assert "would both be written to" in r.stderr
+    r = runner.invoke(main, ["encode", str(two[0]), str(two[1]), "-o", f"{tmp_path / 'out'}/"])
+    assert r.exit_code == 2 and "exists (use --force to overwrite)" in r.stderr  # img0.rdc is kept
+    assert (tmp_path / "out" / "img1.rdc").is_file()
+
+
+def test_thread_count_does_not_change_the_stream(runner, models_env, tmp_path):
+    (source,) = _pngs(tmp_path, 1, size=(64, 96))
+    outputs = []
+    for n in (1, 2):
+        out = tmp_path / f"t{n}.rdc"
+        assert runner.invoke(main, ["encode", str(source), "-o", str(out), "--threads", str(n)]).exit_code == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]

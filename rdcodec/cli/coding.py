@@ -1,26 +1,91 @@
-"""``rdcodec encode`` and ``rdcodec decode``."""
+"""``rdcodec encode`` and ``rdcodec decode``: one file, or many in one process.
+
+One input and an output file: as ``cwebp``/``dwebp``. Several inputs, or an output ending in
+``/``: every input is coded into that folder (``NAME.rdc`` / ``NAME.png``) with one model load,
+a progress bar on stderr, one ``rdcodec: error:`` line per file that fails (the others go on)
+and exit status 2 if any failed.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import sys
+from pathlib import Path
 
 import click
 
-from rdcodec.cli.files import CommandError, check_output, fail, note, open_registry, read_input, write_output
+from rdcodec.cli.files import CommandError, check_output, error_line, fail, note, open_registry, read_input, write_output
 
 
-def _load(model: str | None, quality: int | None, metric: str | None = None):
+def _load(model: str | None, quality: int | None, metric: str | None = None, threads: int | None = None):
     from rdcodec.codec import load_model
 
     if model is not None and quality is not None:
         raise CommandError("give --model or --quality, not both")
     registry = open_registry()
     if quality is not None:
-        return load_model(registry.find_quality(quality, metric).id, registry)
+        return load_model(registry.find_quality(quality, metric).id, registry, threads=threads)
     if metric is not None:
         raise CommandError("--metric selects a ladder: give it with --quality")
-    return load_model(model, registry)
+    return load_model(model, registry, threads=threads)
+
+
+def _batch_targets(sources: tuple[str, ...], output: str, suffix: str) -> list[tuple[str, Path]] | None:
+    """(input, output file) pairs in folder mode, or ``None`` for one input to one output."""
+    folder_mode = len(sources) > 1 or output.endswith(("/", os.sep))
+    if not folder_mode:
+        return None
+    if "-" in sources or output == "-":
+        raise CommandError("- (standard input or output) codes one file; give file names to code several")
+    folder = Path(output)
+    if not folder.is_dir():
+        if not output.endswith(("/", os.sep)):
+            raise CommandError(f"{output}: several inputs need an output folder (an existing folder, or a name ending in /)")
+        if not folder.parent.is_dir():
+            raise CommandError(f"{folder.parent}: no such directory")
+        folder.mkdir()
+    pairs, claimed = [], {}
+    for source in sources:
+        target = folder / (Path(source).stem + suffix)
+        if target in claimed:
+            raise CommandError(f"{claimed[target]} and {source} would both be written to {target}")
+        claimed[target] = source
+        pairs.append((source, target))
+    return pairs
+
+
+def _naming(source: str, message: str) -> str:
+    """An error message that names its input file once."""
+    return message if message.startswith(source) else f"{source}: {message}"
+
+
+def _progress(count: int):
+    """A progress bar on stderr for more than one file; nothing for one."""
+    if count > 1:
+        return click.progressbar(length=count, label="files", file=sys.stderr, show_pos=True)
+    return _NoBar()
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _threads_option():
+    return click.option(
+        "--threads",
+        type=click.IntRange(1),
+        default=None,
+        help="threads for the transforms (default: all cores); the output does not depend on it (docs/format.md)",
+    )
 
 
 def _check_ladder(metric: str) -> None:
@@ -64,8 +129,10 @@ def _max_pixels_option(verb: str):
 
 
 @click.command("encode")
-@click.argument("source", metavar="IN")
-@click.option("-o", "--output", required=True, metavar="OUT", help="output .rdc file, or - for stdout")
+@click.argument("sources", metavar="IN...", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", required=True, metavar="OUT", help="output .rdc file, - for stdout, or a folder (DIR/) for several inputs"
+)
 @click.option("-m", "--model", default=None, help="model id or name (default: the shipped default model)")
 @click.option("-q", "--quality", type=int, default=None, help="ladder point: higher is more bits and better quality")
 @click.option(
@@ -82,30 +149,61 @@ def _max_pixels_option(verb: str):
     help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)",
 )
 @_max_pixels_option("encode")
-@click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
+@_threads_option()
+@click.option("-f", "--force", is_flag=True, help="overwrite outputs that exist")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(source, output, model, quality, metric, search, max_pixels, force, as_json):
-    """Compress image IN (any format Pillow reads; - for stdin) into a .rdc file."""
+def encode_command(sources, output, model, quality, metric, search, max_pixels, threads, force, as_json):
+    """Compress images IN... (any format Pillow reads; - for stdin) into .rdc files."""
     errors = _user_errors(search=bool(search))
     try:
         if metric is not None:
             _check_ladder(metric)
-        check_output(output, force)
-        data = read_input(source)
-        from rdcodec.codec import encode_image
-        from rdcodec.image_io import read_image
-
-        loaded = read_image(data, max_pixels=max_pixels, name="standard input" if source == "-" else source)
-        for line in loaded.notes:
-            note(f"note: {line}")
-        m = _load(model, quality, metric)
-        if search:
-            _check_searchable(m)
-        result = encode_image(loaded, m, search, max_pixels=max_pixels)
-        write_output(output, result.data, force)
+        pairs = _batch_targets(sources, output, ".rdc")
+        if pairs is None:
+            check_output(output, force)
+            loaded = _read_image(sources[0], max_pixels)
+            m = _load(model, quality, metric, threads)
+            summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="")
+        else:
+            m = _load(model, quality, metric, threads)
     except errors as exc:
         fail(str(exc))
-    summary = {
+    if pairs is None:
+        _report(summary, as_json, err=output == "-")
+        return
+    summaries, failed = [], 0
+    with _progress(len(pairs)) as bar:
+        for source, target in pairs:
+            try:
+                check_output(str(target), force)
+                summaries.append(
+                    _encode_one(
+                        _read_image(source, max_pixels), source, str(target), m, search, max_pixels, force, prefix=f"{source}: "
+                    )
+                )
+            except errors as exc:
+                error_line(_naming(source, str(exc)))
+                failed += 1
+            bar.update(1)
+    _finish(summaries, failed, len(pairs), "encoded", as_json)
+
+
+def _read_image(source: str, max_pixels: int):
+    from rdcodec.image_io import read_image
+
+    return read_image(read_input(source), max_pixels=max_pixels, name="standard input" if source == "-" else source)
+
+
+def _encode_one(loaded, source: str, output: str, m, search: int, max_pixels: int, force: bool, prefix: str) -> dict:
+    from rdcodec.codec import encode_image
+
+    for line in loaded.notes:
+        note(f"note: {prefix}{line}")
+    if search:
+        _check_searchable(m)
+    result = encode_image(loaded, m, search, max_pixels=max_pixels)
+    write_output(output, result.data, force)
+    return {
         "input": source,
         "output": output,
         "model": m.id,
@@ -116,57 +214,103 @@ def encode_command(source, output, model, quality, metric, search, max_pixels, f
         "estimated_bpp": result.estimated_bpp,
         "escapes": result.escapes,
     }
+
+
+def _report(summary: dict, as_json: bool, err: bool) -> None:
     if as_json:
-        click.echo(json.dumps(summary), err=output == "-")
+        click.echo(json.dumps(summary), err=err)
+        return
+    line = f"{summary['input']} -> {summary['output']}: {summary['width']}x{summary['height']}, "
+    if "estimated_bpp" in summary:
+        line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp (estimated {summary['estimated_bpp']:.4f})"
     else:
-        note(
-            f"{source} -> {output}: {result.width}x{result.height}, {len(result.data)} bytes, "
-            f"{result.bits_per_pixel:.4f} bpp (estimated {result.estimated_bpp:.4f}), model {m.id}"
-        )
+        line += f"{summary['bpp']:.4f} bpp"
+    line += f", model {summary['model']}"
+    if "psnr" in summary:
+        line += f"; PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}, MS-SSIM {summary['ms_ssim']:.4f}"
+    note(line)
+
+
+def _finish(summaries: list[dict], failed: int, total: int, verb: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summaries))
+    else:
+        for summary in summaries if total <= 1 else []:
+            _report(summary, False, True)
+        line = f"{verb} {len(summaries)} of {total} files"
+        if summaries:
+            mean_bpp = sum(s["bpp"] for s in summaries) / len(summaries)
+            line += f", mean {mean_bpp:.4f} bpp"
+        note(line + (f"; {failed} failed" if failed else ""))
+    if failed:
+        sys.exit(2)
 
 
 @click.command("decode")
-@click.argument("source", metavar="IN")
+@click.argument("sources", metavar="IN...", nargs=-1, required=True)
 @click.option(
     "-o",
     "--output",
     required=True,
     metavar="OUT",
-    help="output image (PNG unless the suffix names another lossless format), or - for stdout",
+    help="output image (PNG unless the suffix names another lossless format), - for stdout, or a folder (DIR/) for several inputs",
 )
-@click.option("-f", "--force", is_flag=True, help="overwrite OUT if it exists")
+@click.option("-f", "--force", is_flag=True, help="overwrite outputs that exist")
 @click.option(
     "--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original"
 )
 @_max_pixels_option("decode")
+@_threads_option()
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def decode_command(source, output, force, reference, max_pixels, as_json):
-    """Decompress IN (.rdc file, or - for stdin) into an image.
+def decode_command(sources, output, force, reference, max_pixels, threads, as_json):
+    """Decompress .rdc files IN... (- for stdin) into images.
 
-    The file is checked (header, CRCs, model, entropy decoding) before the network is loaded.
+    Each file is checked (header, CRCs, model, entropy decoding) before its model is loaded.
     """
     errors = _user_errors()
     try:
-        check_output(output, force)
-        data = read_input(source)
-        from rdcodec.codec import decode_stream
-
-        result = decode_stream(data, registry=open_registry(), max_pixels=max_pixels)
-        image_bytes = _encode_output(result.pixels, output)
-        quality = None
-        if reference is not None:
-            from rdcodec.eval.quality import measure
-            from rdcodec.image_io import read_image
-
-            ref = read_image(read_input(reference), max_pixels=max_pixels, name=reference).pixels
-            if ref.shape != result.pixels.shape:
-                raise CommandError(
-                    f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}"
-                )
-            quality = measure(ref, result.pixels)
-        write_output(output, image_bytes, force)
+        pairs = _batch_targets(sources, output, ".png")
+        if pairs is not None and reference is not None:
+            raise CommandError("--reference compares one decoded image; give one input")
+        registry = open_registry()
+        if pairs is None:
+            check_output(output, force)
+            summary = _decode_one(sources[0], output, registry, {}, reference, max_pixels, threads, force)
     except errors as exc:
         fail(str(exc))
+    if pairs is None:
+        _report(summary, as_json, err=output == "-")
+        return
+    summaries, failed, models = [], 0, {}
+    with _progress(len(pairs)) as bar:
+        for source, target in pairs:
+            try:
+                check_output(str(target), force)
+                summaries.append(_decode_one(source, str(target), registry, models, None, max_pixels, threads, force))
+            except errors as exc:
+                error_line(_naming(source, str(exc)))
+                failed += 1
+            bar.update(1)
+    _finish(summaries, failed, len(pairs), "decoded", as_json)
+
+
+def _decode_one(source, output, registry, models: dict, reference, max_pixels, threads, force) -> dict:
+    from rdcodec.codec import decode_stream
+
+    result = decode_stream(read_input(source), registry=registry, max_pixels=max_pixels, threads=threads, cache=models)
+    image_bytes = _encode_output(result.pixels, output)
+    quality = None
+    if reference is not None:
+        from rdcodec.eval.quality import measure
+        from rdcodec.image_io import read_image
+
+        ref = read_image(read_input(reference), max_pixels=max_pixels, name=reference).pixels
+        if ref.shape != result.pixels.shape:
+            raise CommandError(
+                f"--reference is {ref.shape[1]}x{ref.shape[0]}, the decoded image {result.header.width}x{result.header.height}"
+            )
+        quality = measure(ref, result.pixels)
+    write_output(output, image_bytes, force)
     h = result.header
     summary = {
         "input": source,
@@ -178,21 +322,13 @@ def decode_command(source, output, force, reference, max_pixels, as_json):
     }
     if quality is not None:
         summary.update(psnr=quality.psnr, ssim=quality.ssim, ms_ssim=quality.ms_ssim)
-    if as_json:
-        click.echo(json.dumps(summary), err=output == "-")
-    else:
-        line = f"{source} -> {output}: {h.width}x{h.height}, {result.bits_per_pixel:.4f} bpp, model {h.model_id}"
-        if quality is not None:
-            line += f"; PSNR {quality.psnr:.2f} dB, SSIM {quality.ssim:.4f}, MS-SSIM {quality.ms_ssim:.4f}"
-        note(line)
+    return summary
 
 
 _LOSSLESS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}
 
 
 def _encode_output(pixels, output: str) -> bytes:
-    from pathlib import Path
-
     from PIL import Image
 
     suffix = Path(output).suffix.lower() if output != "-" else ".png"

@@ -24,10 +24,15 @@ class CommandError(Exception):
     """A user-facing failure: one line on stderr, exit status 2."""
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``rdcodec: error: MESSAGE`` (always one line) on stderr and exit with status 2."""
+def error_line(message: str) -> None:
+    """Print ``rdcodec: error: MESSAGE`` (always one line) on stderr."""
     one_line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
     click.echo(f"rdcodec: error: {one_line or 'failed'}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``rdcodec: error: MESSAGE`` (always one line) on stderr and exit with status 2."""
+    error_line(message)
     sys.exit(EXIT_BAD_INPUT)
 
 

@@ -20,7 +20,7 @@ and the decoder computes ``g_s(symbols + medians)``.
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -31,13 +31,25 @@ with warnings.catch_warnings():
     from compressai.entropy_models import EntropyBottleneck
     from compressai.layers import GDN
 
+if TYPE_CHECKING:
+    import numpy as np
+
 from rdcodec.format.container import LATENT_STRIDE
 from rdcodec.settings import NetworkConfig
 
-__all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
+__all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "PlainLayer", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
 
 #: Total down-sampling factor of the analysis transform (four stride-2 convolutions).
 STRIDE = LATENT_STRIDE
+
+
+class PlainLayer(NamedTuple):
+    """One layer of a transform as numpy arrays: ``conv``/``deconv`` (weight, bias; 5 × 5,
+    stride 2, padding 2, output padding 1 for ``deconv``) or ``gdn``/``igdn`` (γ [C, C], β [C])."""
+
+    kind: str
+    weight: "np.ndarray"
+    bias: "np.ndarray"
 
 
 class TrainingOutputs(NamedTuple):
@@ -149,6 +161,32 @@ class RDAutoencoder(nn.Module):
     def dequantize(self, symbols: torch.Tensor, medians: torch.Tensor, step: float = 1.0) -> torch.Tensor:
         """ẑ = symbols · Δ + median."""
         return symbols * step + medians.view(1, -1, 1, 1)
+
+    def plain_layers(self) -> tuple[list["PlainLayer"], list["PlainLayer"]]:
+        """(g_a, g_s) as plain float32 numpy layers, GDN's reparametrised β and γ evaluated.
+
+        What the inference graphs are built from (:mod:`rdcodec.runtime.graphs`): no compressai
+        parametrisation is left, only convolution weights and GDN's effective β [C] and γ [C, C]
+        (GDN: y = x / sqrt(β + γ x²), inverse GDN: y = x · sqrt(β + γ x²)).
+        """
+
+        def plain(sequence: nn.Sequential) -> list[PlainLayer]:
+            layers = []
+            for module in sequence:
+                if isinstance(module, GDN):
+                    channels = module.beta.shape[0]
+                    beta = module.beta_reparam(module.beta).detach()
+                    gamma = module.gamma_reparam(module.gamma).detach().reshape(channels, channels)
+                    kind = "igdn" if module.inverse else "gdn"
+                    layers.append(PlainLayer(kind, gamma.float().numpy().copy(), beta.float().numpy().copy()))
+                else:
+                    kind = "deconv" if isinstance(module, nn.ConvTranspose2d) else "conv"
+                    weight, bias = module.weight.detach().float().numpy().copy(), module.bias.detach().float().numpy().copy()
+                    layers.append(PlainLayer(kind, weight, bias))
+            return layers
+
+        with torch.no_grad():
+            return plain(self.g_a), plain(self.g_s)
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(main parameters, auxiliary quantile parameters), as compressai's examples split them."""

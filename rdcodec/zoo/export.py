@@ -7,13 +7,17 @@ re-creation, CompressAI's ``update``)::
     P_ψ bins on that range + tail mass ──► quantize_pmf ──► counts (sum 2**16)  ──► tables.npz
     medians (float32, the quantization centres) ──────────────────────────────────► tables.npz
     state dict + network config ──────────────────────────────────────────────────► weights.pt
+    g_a, g_s with GDN's β, γ evaluated (plain_layers) ─► ONNX graphs ─► .analysis.onnx, .synthesis.onnx
 
 Files are named by the model id and the first 8 hex digits of the model digest; a network
-exported again at another Δ (a ladder point) reuses the weights file already registered.
+exported again at another Δ (a ladder point) reuses the weights file (and its graphs) already
+registered. The model digest in every stream covers the weights and tables; the manifest's
+SHA-256 list covers the graphs too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 
@@ -59,6 +63,34 @@ def weights_file_bytes(network: RDAutoencoder) -> bytes:
     return buf.getvalue()
 
 
+def runtime_graph_files(network: RDAutoencoder, weights_name: str) -> dict[str, bytes]:
+    """The ONNX graphs of g_a and g_s (:mod:`rdcodec.runtime.graphs`), named after the weights file."""
+    from rdcodec.runtime.graphs import analysis_graph, synthesis_graph
+
+    stem = weights_name.removesuffix(".pt")
+    g_a, g_s = network.plain_layers()
+    return {f"{stem}.analysis.onnx": analysis_graph(g_a), f"{stem}.synthesis.onnx": synthesis_graph(g_s)}
+
+
+def _runtime_field(graphs: dict[str, bytes]) -> dict:
+    analysis, synthesis = sorted(graphs)  # "….analysis.onnx" < "….synthesis.onnx"
+    return {"analysis": analysis, "synthesis": synthesis}
+
+
+def add_runtime_graphs(registry: Registry, entry: ModelEntry) -> ModelEntry:
+    """Write the ONNX graphs of a registered model from its weights and record them in the
+    manifest (the model digest, and so every stream, is unchanged)."""
+    from rdcodec.codec import load_entry
+
+    network = load_entry(entry, registry, runtime="torch").network
+    graphs = runtime_graph_files(network, entry.weights)
+    sha = dict(entry.sha256, **{name: hashlib.sha256(blob).hexdigest() for name, blob in graphs.items()})
+    updated = dataclasses.replace(entry, sha256=sha, runtime=_runtime_field(graphs))
+    weights, tables = registry.read_files(entry)
+    registry.add(updated, weights, tables, graphs)
+    return updated
+
+
 def export_model(
     network: RDAutoencoder,
     registry: Registry,
@@ -88,6 +120,7 @@ def export_model(
     fresh_name = f"{weights_stem}-{weights_sha[:8]}.pt" if weights_stem else f"{model_id}-{digest[:8]}.pt"
     weights_name = registry.weights_named(weights_sha) or fresh_name
     tables_name = f"{model_id}-{digest[:8]}.tables.npz"
+    graphs = runtime_graph_files(network, weights_name)
     entry = ModelEntry(
         id=model_id,
         name=name or model_id,
@@ -96,6 +129,7 @@ def export_model(
         sha256={
             weights_name: weights_sha,
             tables_name: hashlib.sha256(tables_blob).hexdigest(),
+            **{name: hashlib.sha256(blob).hexdigest() for name, blob in graphs.items()},
         },
         digest=digest,
         network=network.config,
@@ -105,8 +139,9 @@ def export_model(
         quality=quality,
         training=training or {},
         kodak=kodak,
+        runtime=_runtime_field(graphs),
     )
-    registry.add(entry, weights_blob, tables_blob)
+    registry.add(entry, weights_blob, tables_blob, graphs)
     return entry
 
 

@@ -49,6 +49,7 @@ class ModelEntry:
     quality: int | None = None
     training: dict = dataclasses.field(default_factory=dict)
     kodak: dict | None = None  # measured mean figures on the 24 Kodak images
+    runtime: dict | None = None  # {"analysis": file, "synthesis": file}: ONNX graphs of g_a and g_s (in sha256)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -181,24 +182,26 @@ class Registry:
                 return name
         return None
 
+    def read_file(self, entry: ModelEntry, name: str) -> bytes:
+        """One of an entry's files, verified against the manifest's SHA-256."""
+        path = self.directory / name
+        if not path.is_file():
+            raise ModelNotFoundError(f"model {entry.id}: file {path} is missing")
+        blob = path.read_bytes()
+        expected = entry.sha256.get(name)
+        if expected and hashlib.sha256(blob).hexdigest() != expected:
+            raise ModelNotFoundError(f"model {entry.id}: file {name} does not match its SHA-256 in the manifest")
+        return blob
+
     def read_files(self, entry: ModelEntry) -> tuple[bytes, bytes]:
         """(weights bytes, tables bytes), verified against the manifest's SHA-256."""
-        blobs = []
-        for name in (entry.weights, entry.tables):
-            path = self.directory / name
-            if not path.is_file():
-                raise ModelNotFoundError(f"model {entry.id}: file {path} is missing")
-            blob = path.read_bytes()
-            expected = entry.sha256.get(name)
-            if expected and hashlib.sha256(blob).hexdigest() != expected:
-                raise ModelNotFoundError(f"model {entry.id}: file {name} does not match its SHA-256 in the manifest")
-            blobs.append(blob)
-        return blobs[0], blobs[1]
+        return self.read_file(entry, entry.weights), self.read_file(entry, entry.tables)
 
-    def add(self, entry: ModelEntry, weights: bytes, tables: bytes) -> None:
-        """Write the files and insert (or replace) the entry in the manifest."""
+    def add(self, entry: ModelEntry, weights: bytes, tables: bytes, extra: dict[str, bytes] | None = None) -> None:
+        """Write the files (``extra``: more files by name, e.g. runtime graphs) and insert (or
+        replace) the entry in the manifest."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for name, blob in ((entry.weights, weights), (entry.tables, tables)):
+        for name, blob in ((entry.weights, weights), (entry.tables, tables), *(extra or {}).items()):
             path = self.directory / name
             if not (path.is_file() and path.read_bytes() == blob):
                 path.write_bytes(blob)
