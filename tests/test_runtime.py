@@ -89,7 +89,10 @@ def test_the_cli_encodes_and_decodes_without_importing_torch(tmp_path):
         "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'compressai' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "RDCODEC_MODELS_DIR"}
-    for args in (["encode", str(src), "-o", str(tmp_path / "o.rdc")], ["decode", str(tmp_path / "o.rdc"), "-o", str(tmp_path / "o.png")]):
+    for args in (
+        ["encode", str(src), "-o", str(tmp_path / "o.rdc")],
+        ["decode", str(tmp_path / "o.rdc"), "-o", str(tmp_path / "o.png")],
+    ):
         out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
         assert out.stdout.split() == ["0", "False", "False"], out.stderr
     assert (tmp_path / "o.png").is_file()

@@ -115,8 +115,18 @@ def _in_process(folder: Path, threads: int) -> dict:
         codec.decode_stream(result.data, model)
         t2 = time.perf_counter()
         c_enc, c_dec, _ = _compressai_timing(model, pixels)
-        rows.append({"image": path.name, "encode_s": t1 - t0, "decode_s": t2 - t1, "compressai_encode_s": c_enc, "compressai_decode_s": c_dec})
-    med = {k: statistics.median(r[k] for r in rows) for k in ("encode_s", "decode_s", "compressai_encode_s", "compressai_decode_s")}
+        rows.append(
+            {
+                "image": path.name,
+                "encode_s": t1 - t0,
+                "decode_s": t2 - t1,
+                "compressai_encode_s": c_enc,
+                "compressai_decode_s": c_dec,
+            }
+        )
+    med = {
+        k: statistics.median(r[k] for r in rows) for k in ("encode_s", "decode_s", "compressai_encode_s", "compressai_decode_s")
+    }
     return {
         "model": model.id,
         "runtime": model.transforms.name,

@@ -70,7 +70,9 @@ def _graph(layers: Sequence, name: str, input_name: str, in_channels: int, outpu
                 weight, bias = subpixel_weights(layer.weight, layer.bias)
                 inits[-2:] = [numpy_helper.from_array(weight, w_name), numpy_helper.from_array(bias, b_name)]
                 phases = f"{name}.{i}.phases"
-                nodes.append(helper.make_node("Conv", [current, w_name, b_name], [phases], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+                nodes.append(
+                    helper.make_node("Conv", [current, w_name, b_name], [phases], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+                )
                 nodes.append(helper.make_node("DepthToSpace", [phases], [out], blocksize=2, mode="DCR"))
         elif layer.kind in ("gdn", "igdn"):
             channels = layer.weight.shape[0]
