@@ -158,7 +158,7 @@ def load_entry(
         from rdcodec.runtime.onnx_transforms import OnnxTransforms
 
         transforms = OnnxTransforms(
-            registry.read_file(entry, graphs["analysis"]), registry.read_file(entry, graphs["synthesis"]), threads
+            lambda: registry.read_file(entry, graphs["analysis"]), lambda: registry.read_file(entry, graphs["synthesis"]), threads
         )
         return Model(entry, coding.tables, coding.medians, coding.step, transforms, load_network)
     from rdcodec.runtime.torch_transforms import TorchTransforms
