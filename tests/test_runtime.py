@@ -113,3 +113,27 @@ def test_the_subpixel_form_of_the_transposed_convolution_is_exact():
         got = torch.nn.functional.pixel_shuffle(phases.view(1, 4, 5, 7, 9).transpose(1, 2).reshape(1, 20, 7, 9), 2)
     assert got.shape == expected.shape == (1, 5, 14, 18)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_every_shipped_model_ships_graphs_that_match_their_digests():
+    registry = Registry(default_models_dir())
+    for entry in registry.entries():
+        assert entry.runtime, entry.id
+        for name in entry.runtime.values():
+            registry.read_file(entry, name)  # raises on a missing or altered file
+
+
+def test_add_runtime_graphs_leaves_the_model_digest_and_streams_alone(tmp_path):
+    import shutil
+
+    from rdcodec.zoo.export import add_runtime_graphs
+
+    shutil.copytree(default_models_dir(), tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    entry = registry.find()
+    updated = add_runtime_graphs(registry, entry)
+    assert updated.digest == entry.digest and updated.runtime == entry.runtime
+    pixels = synthetic_image(64, 80, seed=3)
+    assert codec.encode(pixels, codec.load_model(registry=registry)) == codec.encode(
+        pixels, codec.load_model(registry=Registry(default_models_dir()))
+    )
