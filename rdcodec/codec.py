@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -121,10 +122,12 @@ def coding_tables(tables_blob: bytes) -> CodingTables:
     return CodingTables(tables, medians, step)
 
 
-def _network_loader(entry: ModelEntry, registry: Registry) -> Callable[[], "RDAutoencoder"]:
+def _network_loader(entry: ModelEntry, registry: Registry, threads: int | None = None) -> Callable[[], "RDAutoencoder"]:
     def load() -> "RDAutoencoder":
         import torch
 
+        if threads:
+            torch.set_num_threads(threads)
         from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
         state = torch.load(io.BytesIO(registry.read_file(entry, entry.weights)), map_location="cpu", weights_only=True)
@@ -149,7 +152,7 @@ def load_entry(
     channels = entry.network.M
     if coding.medians.shape != (channels,) or coding.tables.channels != channels:
         raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({channels} channels)")
-    load_network = _network_loader(entry, registry)
+    load_network = _network_loader(entry, registry, threads)
     graphs = entry.runtime or {}
     use_onnx = runtime == "onnx" or (runtime == "auto" and graphs and _onnxruntime_available())
     if use_onnx:
@@ -223,9 +226,13 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     32 pixels on a side) are refined even with ``search = 0``: the transforms see their zero
     padding on every side of so few positions, and the plain encoder's colours are far off (a
     flat 16 × 16 image had a mean absolute error of 33 levels, a flat 64 × 64 one 10). Their
-    symbols come from :data:`SMALL_IMAGE_SEARCH` steps of the search on MSE over the image's
-    own pixels (not the padding), about a second; the decoder and format are unchanged.
+    symbols come from :data:`SMALL_IMAGE_SEARCH` steps (or ``search``, if more) of the search
+    on MSE over the image's own pixels (not the padding; the rate is still counted per padded
+    pixel, as :data:`SMALL_IMAGE_LAMBDA` was chosen), about a second; the decoder and format
+    are unchanged.
     """
+    if not isinstance(search, numbers.Integral) or isinstance(search, bool) or search < 0:
+        raise ValueError(f"search must be a non-negative number of steps, not {search!r}")
     height, width = pixels.shape[:2]
     if search == 0 and not is_small_image(height, width):
         z = analysis_tiled(_padded(pixels), model.transforms.analysis, tile=tile or 1 << 30)
@@ -237,7 +244,7 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     from rdcodec.image_tensor import to_tensor
 
     medians = torch.from_numpy(model.medians)
-    if search == 0:
+    if is_small_image(height, width):  # with or without --search: the refinement, at least as long
         from rdcodec.search import search_symbols
 
         symbols = search_symbols(
@@ -247,13 +254,13 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
             model.step,
             metric="mse",
             lambda1=SMALL_IMAGE_LAMBDA,
-            iterations=SMALL_IMAGE_SEARCH,
+            iterations=max(search, SMALL_IMAGE_SEARCH),
             lr=0.05,
             table_bits=lambda s: _table_bits(model, s),
             bf16=False,
             crop=(height, width),
         )[0]
-    elif search > 0:
+    else:
         x = to_tensor(_padded(pixels))
         from rdcodec.search import search_symbols
 

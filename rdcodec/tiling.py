@@ -22,7 +22,7 @@ last bits (see ``docs/format.md``, "Determinism"). An image that fits in one til
 processed in one pass, exactly as without tiling.
 
 The transforms are passed in as callables on numpy arrays, so the same tiling serves any
-runtime (:mod:`rdcodec.codec` passes torch ones).
+runtime (:mod:`rdcodec.codec` passes those of :mod:`rdcodec.runtime`: ONNX Runtime or torch).
 """
 
 from __future__ import annotations

@@ -317,9 +317,12 @@ def test_a_folder_output_for_one_file_and_the_rules_of_folder_mode(runner, model
     r = runner.invoke(main, ["encode", str(two[0]), str(other), "-o", f"{tmp_path / 'o3'}/"])
     _bad(r)
     assert "would both be written to" in r.stderr
+    kept = (tmp_path / "out" / "img0.rdc").read_bytes()
     r = runner.invoke(main, ["encode", str(two[0]), str(two[1]), "-o", f"{tmp_path / 'out'}/"])
-    assert r.exit_code == 2 and "exists (use --force to overwrite)" in r.stderr  # img0.rdc is kept
+    assert r.exit_code == 2 and "exists (use --force to overwrite)" in r.stderr
+    assert (tmp_path / "out" / "img0.rdc").read_bytes() == kept
     assert (tmp_path / "out" / "img1.rdc").is_file()
+    assert not (tmp_path / "o3").exists()  # refused before the folder was made
 
 
 def test_thread_count_does_not_change_the_stream(runner, models_env, tmp_path):
@@ -330,3 +333,23 @@ def test_thread_count_does_not_change_the_stream(runner, models_env, tmp_path):
         assert runner.invoke(main, ["encode", str(source), "-o", str(out), "--threads", str(n)]).exit_code == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_a_file_that_cannot_be_written_is_one_error_line_and_the_batch_goes_on(runner, models_env, tmp_path, monkeypatch):
+    import rdcodec.atomic_file
+
+    real_write = rdcodec.atomic_file.write_bytes
+
+    def failing_write(path, data):
+        if str(path).endswith("img1.rdc"):
+            raise OSError(28, "No space left on device", str(path))
+        return real_write(path, data)
+
+    monkeypatch.setattr(rdcodec.atomic_file, "write_bytes", failing_write)
+    sources = _pngs(tmp_path, 3)
+    out = tmp_path / "rdc"
+    r = runner.invoke(main, ["encode", *map(str, sources), "-o", f"{out}/"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("rdcodec: error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "img1" in errors[0]
+    assert sorted(p.name for p in out.iterdir()) == ["img0.rdc", "img2.rdc"]

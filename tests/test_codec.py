@@ -153,3 +153,15 @@ def test_small_images_are_refined_and_decode_to_their_refined_symbols(tiny_model
 
     assert (result.symbols != plain).any()
     assert mse(result.symbols) < mse(plain)
+
+
+def test_a_negative_search_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="non-negative"):
+        codec.encode_image(synthetic_image(48, 48), tiny_model, search=-1)
+
+
+def test_a_small_image_with_search_still_gets_the_refinement(tiny_model):
+    pixels = synthetic_image(20, 30, seed=7)
+    plain_refined = codec.latent_symbols(tiny_model, pixels)
+    searched = codec.latent_symbols(tiny_model, pixels, search=5)  # fewer than the refinement's steps
+    np.testing.assert_array_equal(searched, plain_refined)

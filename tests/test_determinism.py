@@ -42,18 +42,22 @@ def _within_tolerance(a: np.ndarray, b: np.ndarray) -> None:
     assert (diff > 0).mean() <= PIXEL_SHARE
 
 
-def test_one_and_two_threads_agree_within_the_tolerance(default_model, sample_path, threads):
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_one_and_two_threads_agree_within_the_tolerance(sample_path, threads, runtime):
     pixels = read_image(sample_path).pixels
+    registry = Registry(default_models_dir())
+    models = {n: codec.load_model(registry=registry, runtime=runtime, threads=n) for n in (1, 2)}
     runs = {}
-    for n in (1, 2):
-        threads(n)
-        result = codec.encode_image(pixels, default_model)
-        runs[n] = (result, codec.decode(result.data, default_model))
+    for n, model in models.items():
+        threads(n)  # torch's own thread count (the ONNX sessions take theirs from load_model)
+        assert model.transforms.name == ("onnxruntime" if runtime == "onnx" else "torch")
+        result = codec.encode_image(pixels, model)
+        runs[n] = (result, codec.decode(result.data, model))
     (one, one_pixels), (two, two_pixels) = runs[1], runs[2]
     assert (one.symbols != two.symbols).mean() <= SYMBOL_SHARE
     _within_tolerance(one_pixels, two_pixels)
     threads(1)  # the two-thread stream decodes with one thread, within the tolerance
-    _within_tolerance(codec.decode(two.data, default_model), two_pixels)
+    _within_tolerance(codec.decode(two.data, models[1]), two_pixels)
 
 
 def test_tiles_agree_with_one_pass_within_the_tolerance(default_model, sample_path):

@@ -53,5 +53,5 @@ def test_search_needs_the_models_lambda(tmp_path):
     export_model(make_tiny_network(0), registry, "bare", objective={})
     model = codec.load_model(registry=registry)
     with pytest.raises(ValueError, match="cannot be searched"):
-        codec.encode_image(synthetic_image(16, 16), model, search=2)
-    assert codec.encode_image(synthetic_image(16, 16), model).data  # the plain encoder still works
+        codec.encode_image(synthetic_image(48, 48), model, search=2)
+    assert codec.encode_image(synthetic_image(48, 48), model).data  # the plain encoder still works

@@ -120,6 +120,7 @@ def test_every_shipped_model_ships_graphs_that_match_their_digests():
     for entry in registry.entries():
         assert entry.runtime, entry.id
         for name in entry.runtime.values():
+            assert name in entry.sha256
             registry.read_file(entry, name)  # raises on a missing or altered file
 
 
@@ -133,7 +134,48 @@ def test_add_runtime_graphs_leaves_the_model_digest_and_streams_alone(tmp_path):
     entry = registry.find()
     updated = add_runtime_graphs(registry, entry)
     assert updated.digest == entry.digest and updated.runtime == entry.runtime
+    assert updated.sha256 == entry.sha256  # the graphs are rebuilt byte for byte
     pixels = synthetic_image(64, 80, seed=3)
     assert codec.encode(pixels, codec.load_model(registry=registry)) == codec.encode(
         pixels, codec.load_model(registry=Registry(default_models_dir()))
     )
+
+
+def test_a_rewritten_shared_graph_keeps_every_sibling_verifiable(tmp_path):
+    """Ladder points share one weights file and its graphs: when one point's graphs are written
+    again with other bytes, the siblings' recorded hashes follow."""
+    import dataclasses
+    import hashlib
+    import shutil
+
+    shutil.copytree(default_models_dir(), tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    entry = registry.find()
+    siblings = [e for e in registry.entries() if e.weights == entry.weights and e.id != entry.id]
+    assert siblings
+    name = entry.runtime["synthesis"]
+    altered = (registry.directory / name).read_bytes() + b"\0"  # stands for a graph from another onnx version
+    weights, tables = registry.read_files(entry)
+    registry.add(
+        dataclasses.replace(entry, sha256={**entry.sha256, name: hashlib.sha256(altered).hexdigest()}),
+        weights,
+        tables,
+        {name: altered},
+    )
+    for sibling in siblings:
+        registry.read_file(registry.find(sibling.id), name)  # verifies against the new hash
+
+
+def test_a_malformed_runtime_field_is_a_manifest_error(tmp_path):
+    import json
+    import shutil
+
+    from rdcodec.zoo.registry import ManifestError
+
+    shutil.copytree(default_models_dir(), tmp_path / "models")
+    manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
+    for bad in ({"analysis": "x.onnx"}, "graphs.onnx", {"analysis": "not-listed.onnx", "synthesis": "not-listed.onnx"}):
+        manifest["models"][0]["runtime"] = bad
+        (tmp_path / "models" / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ManifestError, match="runtime"):
+            Registry(tmp_path / "models").entries()

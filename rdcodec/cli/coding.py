@@ -45,7 +45,6 @@ def _batch_targets(sources: tuple[str, ...], output: str, suffix: str) -> list[t
             raise CommandError(f"{output}: several inputs need an output folder (an existing folder, or a name ending in /)")
         if not folder.parent.is_dir():
             raise CommandError(f"{folder.parent}: no such directory")
-        folder.mkdir()
     pairs, claimed = [], {}
     for source in sources:
         target = folder / (Path(source).stem + suffix)
@@ -53,6 +52,7 @@ def _batch_targets(sources: tuple[str, ...], output: str, suffix: str) -> list[t
             raise CommandError(f"{claimed[target]} and {source} would both be written to {target}")
         claimed[target] = source
         pairs.append((source, target))
+    folder.mkdir(exist_ok=True)
     return pairs
 
 
@@ -84,7 +84,8 @@ def _threads_option():
         "--threads",
         type=click.IntRange(1),
         default=None,
-        help="threads for the transforms (default: all cores); the output does not depend on it (docs/format.md)",
+        help="threads for the transforms (default: all cores); output differs between thread counts at most "
+        "within the tolerance of docs/format.md (Determinism)",
     )
 
 
@@ -108,7 +109,8 @@ def _user_errors(search: bool = False):
     from rdcodec.image_io import ImageReadError
     from rdcodec.zoo.registry import ModelNotFoundError
 
-    errors = (CommandError, CodecError, ImageReadError, ModelNotFoundError)
+    # OSError: a file that cannot be written (permissions, a full disk) is one line too
+    errors = (CommandError, CodecError, ImageReadError, ModelNotFoundError, OSError)
     if search:
         from rdcodec.search import SearchError
 
@@ -166,6 +168,8 @@ def encode_command(sources, output, model, quality, metric, search, max_pixels, 
             summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="")
         else:
             m = _load(model, quality, metric, threads)
+            if search:
+                _check_searchable(m)
     except errors as exc:
         fail(str(exc))
     if pairs is None:

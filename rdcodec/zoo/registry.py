@@ -111,6 +111,16 @@ def _checked_entry(path: Path, number: int, item: dict) -> ModelEntry:
     ]
     if wrong or not all(isinstance(item[name], str) for name in _ENTRY_STRINGS):
         raise ManifestError(f"{path}: model entry {number} ({item['id']!r}) is malformed")
+    runtime = item.get("runtime")
+    if runtime is not None and not (
+        isinstance(runtime, dict)
+        and set(runtime) == {"analysis", "synthesis"}
+        and all(isinstance(name, str) and name in item["sha256"] for name in runtime.values())
+    ):
+        raise ManifestError(
+            f"{path}: model entry {number} ({item['id']!r}) has a malformed runtime field "
+            "(needs analysis and synthesis graph files listed in sha256)"
+        )
     try:
         return ModelEntry.from_dict(item)
     except (TypeError, ValueError, KeyError) as exc:
@@ -208,6 +218,12 @@ class Registry:
         entries = [e for e in self.entries() if e.id != entry.id]
         if entry.default:
             entries = [dataclasses.replace(e, default=False) for e in entries]
+        # a file shared with other entries (ladder points share weights and graphs) keeps one
+        # hash: entries that list a rewritten file get its new SHA-256 too
+        rewritten = {name: entry.sha256[name] for name in (extra or {}) if name in entry.sha256}
+        entries = [
+            dataclasses.replace(e, sha256={**e.sha256, **{n: h for n, h in rewritten.items() if n in e.sha256}}) for e in entries
+        ]
         entries.append(entry)
         self.write_manifest(entries)
 
