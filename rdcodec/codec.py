@@ -206,6 +206,10 @@ SMALL_IMAGE_POSITIONS = 64
 SMALL_IMAGE_SEARCH = 200
 #: with this weight of MSE (in [0, 1]²) per bit per pixel (MSE 10⁻³, 30 dB, costs one bit).
 SMALL_IMAGE_LAMBDA = 1000.0
+#: An image of one latent position (at most 16 × 16 pixels) gets longer and more
+#: quality-weighted refinement: its 128 numbers must draw the whole image from zero padding.
+SINGLE_POSITION_SEARCH = 400
+SINGLE_POSITION_LAMBDA = 10000.0
 
 
 def is_small_image(height: int, width: int) -> bool:
@@ -226,8 +230,8 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     32 pixels on a side) are refined even with ``search = 0``: the transforms see their zero
     padding on every side of so few positions, and the plain encoder's colours are far off (a
     flat 16 × 16 image had a mean absolute error of 33 levels, a flat 64 × 64 one 10). Their
-    symbols come from :data:`SMALL_IMAGE_SEARCH` steps (or ``search``, if more) of the search
-    on MSE over the image's own pixels (not the padding; the rate is still counted per padded
+    symbols come from :data:`SMALL_IMAGE_SEARCH` steps (:data:`SINGLE_POSITION_SEARCH` for a
+    single latent position; or ``search``, if more) of the search on MSE over the image's own pixels (not the padding; the rate is still counted per padded
     pixel, as :data:`SMALL_IMAGE_LAMBDA` was chosen), about a second; the decoder and format
     are unchanged.
     """
@@ -247,14 +251,17 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     if is_small_image(height, width):  # with or without --search: the refinement, at least as long
         from rdcodec.search import search_symbols
 
+        single = container.latent_size(height, width) == (1, 1)
+        steps, weight = (SINGLE_POSITION_SEARCH, SINGLE_POSITION_LAMBDA) if single else (SMALL_IMAGE_SEARCH, SMALL_IMAGE_LAMBDA)
+
         symbols = search_symbols(
             model.network,
             to_tensor(_padded(pixels)),
             medians,
             model.step,
             metric="mse",
-            lambda1=SMALL_IMAGE_LAMBDA,
-            iterations=max(search, SMALL_IMAGE_SEARCH),
+            lambda1=weight,
+            iterations=max(search, steps),
             lr=0.05,
             table_bits=lambda s: _table_bits(model, s),
             bf16=False,

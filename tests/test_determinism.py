@@ -5,8 +5,10 @@
 * Pixels and encoder output depend on floating point: at any thread count and tiling, decoded
   pixels are within ±1 of any other run on at most 0.1% of the pixels, and at most 0.01% of
   the encoder's symbols differ; every stream decodes with any thread count.
-* Small images (at most 32 pixels on a side) are refined by the encoder and round-trip within
-  1.25× the error of a flat 64 × 64 image with the plain encoder (docs/format.md, "Small images").
+* Small images (at most 32 pixels on a side) are refined by the encoder: under 16 pixels they
+  round-trip at least as well as a flat 64 × 64 image with the plain encoder (0.2 levels of
+  slack for float differences between machines), up to 32 pixels within 1.25× of it
+  (docs/format.md, "Small images").
 """
 
 from __future__ import annotations
@@ -87,11 +89,11 @@ def test_a_one_pixel_image_keeps_its_colour(default_model):
     assert np.abs(decoded.astype(int) - (200, 30, 40)).max() <= 3
 
 
-@pytest.mark.parametrize("size", [2, 4, 8, 15, 16, 24, 32])
+@pytest.mark.parametrize("size", [2, 3, 4, 8, 15, 16, 24, 32])
 def test_small_images_round_trip_like_a_flat_64_pixel_image(default_model, size):
     reference = _mean_abs_error(default_model, _flat(64))  # 9.9 levels with the shipped model
     assert not codec.is_small_image(64, 64) and codec.is_small_image(size, size)
-    assert _mean_abs_error(default_model, _flat(size)) <= reference * 1.25  # 16 × 16: 12.1
+    assert _mean_abs_error(default_model, _flat(size)) <= reference * (1.0 if size < 16 else 1.25) + 0.2  # 16 × 16: 11.1
 
 
 def test_small_image_refinement_beats_the_plain_encoder(default_model, sample_path):
