@@ -141,14 +141,14 @@ def _network_loader(entry: ModelEntry, registry: Registry, threads: int | None =
 def load_entry(
     entry: ModelEntry,
     registry: Registry,
-    tables_blob: bytes | None = None,
+    coding: CodingTables | None = None,
     runtime: str = "auto",
     threads: int | None = None,
 ) -> Model:
-    """The model of a manifest entry (``tables_blob``: its tables file, if already read)."""
+    """The model of a manifest entry (``coding``: its tables, if already read)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
-    coding = coding_tables(tables_blob if tables_blob is not None else registry.read_file(entry, entry.tables))
+    coding = coding or coding_tables(registry.read_file(entry, entry.tables))
     channels = entry.network.M
     if coding.medians.shape != (channels,) or coding.tables.channels != channels:
         raise ModelNotFoundError(f"model {entry.id}: tables do not match the network ({channels} channels)")
@@ -343,8 +343,6 @@ def _check_model(header: Header, model: Model) -> None:
         raise CodecError(f"file was written with model {header.model_id!r}, not {model.id!r}")
     if model.digest16 != header.model_digest:
         raise CodecError(f"file was written with different weights of model {header.model_id!r} (digest mismatch)")
-    if header.latent_channels != model.tables.channels:
-        raise CodecError("file's latent channel count does not match the model")
 
 
 def _entry_for(header: Header, registry: Registry | None) -> ModelEntry:
@@ -358,15 +356,6 @@ def _entry_for(header: Header, registry: Registry | None) -> ModelEntry:
     if bytes.fromhex(entry.digest)[: container.DIGEST_BYTES] != header.model_digest:
         raise CodecError(f"file was written with different weights of model {header.model_id!r} (digest mismatch)")
     return entry
-
-
-def model_for(header: Header, model: Model | None, registry: Registry | None) -> Model:
-    """The model a stream names, checked against its digest."""
-    if model is None:
-        registry = registry or Registry()
-        model = load_entry(_entry_for(header, registry), registry)
-    _check_model(header, model)
-    return model
 
 
 def decode_stream(
@@ -395,20 +384,20 @@ def decode_stream(
     if model is None:
         registry = registry or Registry()
         entry = _entry_for(header, registry)
-        tables_blob = registry.read_file(entry, entry.tables)
-        tables = coding_tables(tables_blob).tables
-        if header.latent_channels != tables.channels:
-            raise CodecError("file's latent channel count does not match the model")
+        coding = coding_tables(registry.read_file(entry, entry.tables))
+        tables = coding.tables
     else:
         _check_model(header, model)
         tables = model.tables
+    if header.latent_channels != tables.channels:
+        raise CodecError("file's latent channel count does not match the model")
     n = header.latent_height * header.latent_width
     try:
         symbols = entropy.decode(parsed.payload, tables, n)
     except entropy.EntropyDecodeError as exc:
         raise CodecError(str(exc)) from None
     if model is None:
-        model = load_entry(entry, registry, tables_blob, runtime=runtime, threads=threads)
+        model = load_entry(entry, registry, coding, runtime=runtime, threads=threads)
         if cache is not None:
             cache[model.id] = model
     symbols = symbols.reshape(header.latent_channels, header.latent_height, header.latent_width)

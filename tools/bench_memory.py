@@ -204,8 +204,10 @@ def main(argv=None) -> int:
         record["bomb"] = {"bytes": bomb.stat().st_size, **_timed([*rdcodec_cli, "decode", str(bomb), "-o", str(work / "b.png")])}
         record["bomb"].update(_bomb_imports(bomb))
     record["machine"]["load_average_at_end"] = os.getloadavg()
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -206,8 +206,10 @@ def main(argv=None) -> int:
             "imports_compressai": compressai_loaded == "True",
         }
     record["machine"]["load_average_at_end"] = os.getloadavg()
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
     summary = {
         k: record[k]["rdcodec"]["wall_s"] if "rdcodec" in record[k] else None for k in ("one_image_encode", "one_image_decode")
     }

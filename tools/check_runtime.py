@@ -71,8 +71,10 @@ def main(argv=None) -> int:
         }
         print(f"{model_id}: symbols {differing}/{total}, pixels max {pixel_max}, same figures {same}", file=sys.stderr)
     record["all_figures_equal_to_third_decimal"] = all(m["figures_equal_to_third_decimal"] for m in record["models"].values())
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -161,15 +161,14 @@ def encode_command(sources, output, model, quality, metric, search, max_pixels, 
         if metric is not None:
             _check_ladder(metric)
         pairs = _batch_targets(sources, output, ".rdc")
-        if pairs is None:
+        if pairs is None:  # one file: its image is read before the model is loaded
             check_output(output, force)
             loaded = _read_image(sources[0], max_pixels)
-            m = _load(model, quality, metric, threads)
+        m = _load(model, quality, metric, threads)
+        if search:
+            _check_searchable(m)
+        if pairs is None:
             summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="")
-        else:
-            m = _load(model, quality, metric, threads)
-            if search:
-                _check_searchable(m)
     except errors as exc:
         fail(str(exc))
     if pairs is None:
@@ -203,8 +202,6 @@ def _encode_one(loaded, source: str, output: str, m, search: int, max_pixels: in
 
     for line in loaded.notes:
         note(f"note: {prefix}{line}")
-    if search:
-        _check_searchable(m)
     result = encode_image(loaded, m, search, max_pixels=max_pixels)
     write_output(output, result.data, force)
     return {

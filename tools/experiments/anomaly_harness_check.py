@@ -131,8 +131,10 @@ def main(argv=None) -> int:
             published = PYOD_PUBLISHED.get(name, {}).get(detector.removeprefix("pyod "))
             extra = f"  published {published['roc']:.4f} / {published['precision_at_n']:.4f}" if published else ""
             print(f"  {detector:16s} ROC {r['roc']:.4f}  P@n {r['precision_at_n']:.4f}{extra}", file=sys.stderr)
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
