@@ -133,3 +133,35 @@ def test_the_cli_refuses_the_bomb_without_importing_torch(tmp_path, tiny_registr
     assert out.stdout.split() == ["2", "False", "False"], out.stderr
     assert out.stderr.startswith("rdcodec: error: payload is damaged") and out.stderr.count("\n") == 1
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["empty", "crc-damaged"])
+def test_the_cli_refuses_a_damaged_file_before_importing_numpy(tmp_path, tiny_registry, kind):
+    """Header, sizes and CRCs need only struct and zlib: an empty file and a file with a flipped
+    payload byte are refused (one error line, exit 2, no output) by a process that never
+    imports numpy, Pillow, onnxruntime or torch, which is what keeps the refusal fast."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import synthetic_image
+
+    model = codec.load_model(registry=tiny_registry)
+    data = bytearray(codec.encode(synthetic_image(40, 40), model))
+    if kind == "empty":
+        data = bytearray()
+    else:
+        data[-3] ^= 0x40
+    bad = tmp_path / "bad.rdc"
+    bad.write_bytes(bytes(data))
+    code = (
+        "import sys\nfrom rdcodec.cli import main\n"
+        "try:\n    main(['decode', sys.argv[1], '-o', sys.argv[2]], prog_name='rdcodec')\n"
+        "except SystemExit as e:\n"
+        "    print(e.code, *(m in sys.modules for m in ('numpy', 'PIL', 'onnxruntime', 'torch')))\n"
+    )
+    env = dict(os.environ, RDCODEC_MODELS_DIR=str(tiny_registry.directory))
+    out = subprocess.run([sys.executable, "-c", code, str(bad), str(tmp_path / "o.png")], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["2", "False", "False", "False", "False"], out.stderr
+    assert out.stderr.startswith("rdcodec: error: ") and out.stderr.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()

@@ -17,7 +17,11 @@ All in one run, on the same machine state:
 4. ``rdcodec encode IMAGES... -o DIR/`` (one command for the whole folder) against
    N × the in-process per-image time + 1 s;
 5. ``rdcodec --help``: median wall, and whether torch or onnxruntime got imported;
-6. ``rdcodec decode`` of an empty file and of a damaged copy of the stream (refused): median wall.
+6. ``rdcodec decode`` of an empty file and of a damaged copy of the stream (refused): median wall;
+7. the floor under a whole-process decode: medians of a process that only imports what the decode
+   path needs (numpy, Pillow, constriction; then onnxruntime too), the synthesis transform alone
+   in-process on the decoded latent, and the PNG write alone, so the decode ratio can be split
+   into start-up, transform and output.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ AVIF_ENCODE = (
     "Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], format='AVIF', quality=60, speed=6)\n"
 )
 AVIF_DECODE = "import sys\nfrom PIL import Image\nImage.open(sys.argv[1]).convert('RGB').save(sys.argv[2], format='PNG')\n"
+IMPORTS_BASE = "import numpy, PIL.Image, constriction"
+IMPORTS_ONNX = "import numpy, PIL.Image, constriction, onnxruntime"
 HELP_IMPORTS = (
     "import sys\nfrom rdcodec.cli import main\n"
     "try:\n    main(['--help'], prog_name='rdcodec')\nexcept SystemExit:\n    pass\n"
@@ -139,6 +145,31 @@ def _in_process(folder: Path, threads: int) -> dict:
     }
 
 
+def _decode_parts(rdc: Path, threads: int, runs: int) -> dict:
+    """In-process seconds of the two heavy parts of a decode: the synthesis transform and the PNG write."""
+    import numpy as np
+    from PIL import Image
+
+    from rdcodec import codec
+    from rdcodec.format import container
+
+    model = codec.load_model(threads=threads)
+    data = rdc.read_bytes()
+    pixels = codec.decode_stream(data, model).pixels  # warms the session
+    header = container.unpack(data).header
+    synth, png = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            latent = np.zeros((header.latent_channels, header.latent_height, header.latent_width), np.float32)
+            t0 = time.perf_counter()
+            model.transforms.synthesis(latent)
+            synth.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            Image.fromarray(pixels).save(Path(tmp) / "out.png", format="PNG", compress_level=1)  # as the CLI writes
+            png.append(time.perf_counter() - t0)
+    return {"synthesis_s": statistics.median(synth), "png_write_s": statistics.median(png), "threads": threads}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path)
@@ -204,6 +235,11 @@ def main(argv=None) -> int:
             "imports_torch": torch_loaded == "True",
             "imports_onnxruntime": ort_loaded == "True",
             "imports_compressai": compressai_loaded == "True",
+        }
+        record["decode_floor"] = {
+            "imports_numpy_pillow_constriction": _medians([python, "-c", IMPORTS_BASE], args.runs),
+            "imports_plus_onnxruntime": _medians([python, "-c", IMPORTS_ONNX], args.runs),
+            **_decode_parts(rdc, args.threads, args.runs),
         }
     record["machine"]["load_average_at_end"] = os.getloadavg()
     from rdcodec import atomic_file

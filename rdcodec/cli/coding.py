@@ -103,14 +103,18 @@ def _check_searchable(model) -> None:
         raise CommandError(f"model {model.id} has no training metric and λ1 in its manifest; --search cannot be used with it")
 
 
-def _user_errors(search: bool = False):
-    """The errors a command reports in one line; imports no torch unless ``search``."""
+def _user_errors(search: bool = False, images: bool = True):
+    """The errors a command reports in one line; imports no torch unless ``search``, and
+    neither numpy nor Pillow unless ``images`` (the command reads images)."""
     from rdcodec.format.errors import CodecError
-    from rdcodec.image_io import ImageReadError
     from rdcodec.zoo.registry import ModelNotFoundError
 
     # OSError: a file that cannot be written (permissions, a full disk) is one line too
-    errors = (CommandError, CodecError, ImageReadError, ModelNotFoundError, OSError)
+    errors = (CommandError, CodecError, ModelNotFoundError, OSError)
+    if images:
+        from rdcodec.image_io import ImageReadError
+
+        errors += (ImageReadError,)
     if search:
         from rdcodec.search import SearchError
 
@@ -268,7 +272,8 @@ def decode_command(sources, output, force, reference, max_pixels, threads, as_js
 
     Each file is checked (header, CRCs, model, entropy decoding) before its model is loaded.
     """
-    errors = _user_errors()
+    # a damaged or empty file is refused before numpy, Pillow or a runtime is imported
+    errors = _user_errors(images=reference is not None)
     try:
         pairs = _batch_targets(sources, output, ".png")
         if pairs is not None and reference is not None:
@@ -296,9 +301,13 @@ def decode_command(sources, output, force, reference, max_pixels, threads, as_js
 
 
 def _decode_one(source, output, registry, models: dict, reference, max_pixels, threads, force) -> dict:
+    from rdcodec.format.container import unpack
+
+    data = read_input(source)
+    unpack(data, max_pixels)  # header, sizes and CRCs: struct and zlib only, before numpy is imported
     from rdcodec.codec import decode_stream
 
-    result = decode_stream(read_input(source), registry=registry, max_pixels=max_pixels, threads=threads, cache=models)
+    result = decode_stream(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models)
     image_bytes = _encode_output(result.pixels, output)
     quality = None
     if reference is not None:
