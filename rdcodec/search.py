@@ -27,6 +27,7 @@ import torch
 
 from rdcodec.distortion import METRICS, distortion
 from rdcodec.model.network import RDAutoencoder
+from rdcodec.model.precision import bf16_is_native
 
 
 class SearchError(ValueError):
@@ -90,6 +91,7 @@ def search_symbols(
 
     with torch.no_grad():
         v0 = (network.encode_latent(x) - medians.view(1, -1, 1, 1)) / step
+    bf16 = bf16 and bf16_is_native(x.device.type)  # emulated bf16 would be slower, not faster
     v = v0.clone().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=lr)
     m = medians.view(1, -1, 1, 1)

@@ -33,6 +33,7 @@ import torch
 from rdcodec.distortion import distortion
 from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import RDAutoencoder
+from rdcodec.model.precision import usable_bf16
 from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
@@ -129,6 +130,8 @@ class CodecTask:
 
     def __init__(self, config: TrainConfig, rank: int = 0, world: int = 1, device: torch.device = torch.device("cpu")):
         self.config, self.rank, self.world, self.device = config, rank, world, device
+        # bf16 autocast only where the hardware has it (rdcodec.model.precision)
+        self.bf16 = usable_bf16(config.bf16, device.type)
         self.is_main = rank == 0
         torch.manual_seed(config.seed)
         self.model = RDAutoencoder(config.network).to(device)
@@ -206,7 +209,7 @@ class CodecTask:
             return {"distortion": self._decoder_step(x)}
         delta = draw_step(self.sampler.rng, config.step_range)
         terms = optimization_step(
-            self.net, self.optimizer, self.main_params, x, config.objective, delta, config.bf16, config.clip_grad
+            self.net, self.optimizer, self.main_params, x, config.objective, delta, self.bf16, config.clip_grad
         )
         scalars = {
             "loss": terms.total.item(),
@@ -226,7 +229,7 @@ class CodecTask:
         config = self.config
         step = (config.val_steps or [1.0])[0]
         medians = self.model.medians()
-        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.bf16)
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         with torch.no_grad(), autocast:
             z = self.model.encode_latent(x)
         z_hat = self.model.dequantize(self.model.quantize(z.float(), medians, step), medians, step)
