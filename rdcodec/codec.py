@@ -30,6 +30,7 @@ from rdcodec.format.container import DEFAULT_MAX_PIXELS, ContainerError, Header
 from rdcodec.format.container import LATENT_STRIDE as STRIDE
 from rdcodec.format.entropy import FrozenTables
 from rdcodec.format.errors import CodecError
+from rdcodec.format.tables import GridTables
 from rdcodec.image_io import LoadedImage, read_image
 from rdcodec.runtime.transforms import Transforms
 from rdcodec.tiling import DEFAULT_TILE, analysis_tiled, synthesis_tiled
@@ -55,6 +56,8 @@ class Model:
     transforms: Transforms
     load_network: Callable[[], "RDAutoencoder"] = dataclasses.field(repr=False)
     _network: "RDAutoencoder | None" = dataclasses.field(default=None, repr=False)
+    #: the network's grid tables (format version 2), once read: see :mod:`rdcodec.codec_v2`
+    grid: "GridCoding | None" = dataclasses.field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -113,6 +116,19 @@ class CodingTables(NamedTuple):
     step: float
 
 
+class GridCoding(NamedTuple):
+    """What a version 2 stream is coded with: the network's grid entry and its tables."""
+
+    entry: ModelEntry
+    grid: GridTables
+    medians: np.ndarray  # float32 [M]
+
+
+def grid_coding(entry: ModelEntry, grid_blob: bytes) -> GridCoding:
+    grid, medians = GridTables.from_bytes(grid_blob)
+    return GridCoding(entry, grid, medians)
+
+
 def coding_tables(tables_blob: bytes) -> CodingTables:
     """The frozen tables, medians and Δ of a model's ``.tables.npz`` bytes."""
     tables = FrozenTables.from_bytes(tables_blob)
@@ -148,6 +164,11 @@ def load_entry(
     """The model of a manifest entry (``coding``: its tables, if already read)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    grid = None
+    if entry.kind == "grid":  # a grid entry codes at any of its steps; its unit step stands for "the" step
+        grid = grid_coding(entry, registry.read_file(entry, entry.tables))
+        unit = grid.grid.nearest_index(1.0)
+        coding = CodingTables(grid.grid.tables[unit], grid.medians, float(grid.grid.steps[unit]))
     coding = coding or coding_tables(registry.read_file(entry, entry.tables))
     channels = entry.network.M
     if coding.medians.shape != (channels,) or coding.tables.channels != channels:
@@ -163,11 +184,12 @@ def load_entry(
         transforms = OnnxTransforms(
             lambda: registry.read_file(entry, graphs["analysis"]), lambda: registry.read_file(entry, graphs["synthesis"]), threads
         )
-        return Model(entry, coding.tables, coding.medians, coding.step, transforms, load_network)
+        return Model(entry, coding.tables, coding.medians, coding.step, transforms, load_network, grid=grid)
     from rdcodec.runtime.torch_transforms import TorchTransforms
 
     network = load_network()
-    return Model(entry, coding.tables, coding.medians, coding.step, TorchTransforms(network, threads), load_network, network)
+    transforms = TorchTransforms(network, threads)
+    return Model(entry, coding.tables, coding.medians, coding.step, transforms, load_network, network, grid=grid)
 
 
 def _onnxruntime_available() -> bool:
@@ -218,7 +240,9 @@ def is_small_image(height: int, width: int) -> bool:
     return min(lat_h, lat_w) <= SMALL_IMAGE_LATENT_SIDE and lat_h * lat_w <= SMALL_IMAGE_POSITIONS
 
 
-def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int | None = DEFAULT_TILE) -> np.ndarray:
+def latent_symbols(
+    model: Model, pixels: np.ndarray, search: int = 0, tile: int | None = DEFAULT_TILE, step: float | None = None
+) -> np.ndarray:
     """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w].
 
     The analysis transform runs in tiles of ``tile`` latent positions (:mod:`rdcodec.tiling`;
@@ -234,14 +258,18 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     single latent position; or ``search``, if more) of the search on MSE over the image's own pixels (not the padding; the rate is still counted per padded
     pixel, as :data:`SMALL_IMAGE_LAMBDA` was chosen), about a second; the decoder and format
     are unchanged.
+
+    ``step``: quantize with this Δ instead of the model's (format version 2 codes at a step of
+    the model's grid); the search then still counts bits under the model's own tables.
     """
+    step = model.step if step is None else float(step)
     if not isinstance(search, numbers.Integral) or isinstance(search, bool) or search < 0:
         raise ValueError(f"search must be a non-negative number of steps, not {search!r}")
     height, width = pixels.shape[:2]
     if search == 0 and not is_small_image(height, width):
         z = analysis_tiled(_padded(pixels), model.transforms.analysis, tile=tile or 1 << 30)
         # round((z − median) / Δ) in float32, half to even: the same operations as torch.round
-        return np.rint((z - model.medians[:, None, None]) / np.float32(model.step)).astype(np.int32)
+        return np.rint((z - model.medians[:, None, None]) / np.float32(step)).astype(np.int32)
 
     import torch
 
@@ -258,7 +286,7 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
             model.network,
             to_tensor(_padded(pixels)),
             medians,
-            model.step,
+            step,
             metric="mse",
             lambda1=weight,
             iterations=max(search, steps),
@@ -282,7 +310,7 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
             model.network,
             x,
             medians,
-            model.step,
+            step,
             metric=metric,
             lambda1=float(objective.lambda1),
             iterations=search,
@@ -291,11 +319,14 @@ def latent_symbols(model: Model, pixels: np.ndarray, search: int = 0, tile: int 
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
 
-def reconstruct(model: Model, symbols: np.ndarray, height: int, width: int, tile: int | None = DEFAULT_TILE) -> np.ndarray:
+def reconstruct(
+    model: Model, symbols: np.ndarray, height: int, width: int, tile: int | None = DEFAULT_TILE, step: float | None = None
+) -> np.ndarray:
     """g_s(symbols · Δ + median) as H×W×3 uint8 (clamped, rounded, cropped), in tiles of
-    ``tile`` latent positions (:mod:`rdcodec.tiling`; ``None``: one pass)."""
+    ``tile`` latent positions (:mod:`rdcodec.tiling`; ``None``: one pass); ``step``: Δ, if not the model's."""
+    step = model.step if step is None else float(step)
     # ẑ = symbols · Δ + median in float32 (the operations of RDAutoencoder.dequantize)
-    z_hat = symbols.astype(np.float32) * np.float32(model.step) + model.medians[:, None, None]
+    z_hat = symbols.astype(np.float32) * np.float32(step) + model.medians[:, None, None]
     return synthesis_tiled(z_hat, model.transforms.synthesis, height, width, tile=tile or 1 << 30)
 
 
@@ -309,6 +340,8 @@ def encode_image(
     see :func:`latent_symbols`. Images over ``max_pixels`` are refused (from a file's header,
     before its pixels are decoded).
     """
+    if model.entry.kind == "grid":
+        raise CodecError(f"model {model.id} holds grid tables: it writes format version 2 (--format-version 2)")
     loaded = _as_pixels(image, max_pixels)
     pixels = loaded.pixels
     height, width = pixels.shape[:2]
@@ -368,7 +401,7 @@ def decode_stream(
     threads: int | None = None,
     cache: dict | None = None,
 ) -> DecodeResult:
-    """Decode ``.rdc`` bytes; the model is found from the header unless given.
+    """Decode ``.rdc`` bytes (format version 1 or 2); the model is found from the header unless given.
 
     Everything about the bytes is checked before the network is loaded (and before torch is
     imported): the container (sizes against ``max_pixels``, CRCs), the model's id and digest,
@@ -377,6 +410,11 @@ def decode_stream(
     :func:`load_model`; ``cache`` (a dict) keeps the models loaded here by id, for decoding many
     streams in one process.
     """
+    if len(data) > 4 and data[:4] == container.MAGIC and data[4] == 2:
+        from rdcodec.codec_v2 import decode_stream_v2
+
+        v2 = decode_stream_v2(data, model, registry, max_pixels, tile, runtime, threads, cache)
+        return DecodeResult(v2.pixels, v2.header, v2.bits_per_pixel)
     parsed = container.unpack(data, max_pixels=max_pixels)
     header = parsed.header
     if model is None and cache is not None and header.model_id in cache:

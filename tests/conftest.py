@@ -27,26 +27,42 @@ def make_tiny_network(seed: int = 0, N: int = 8, M: int = 8, spread: float = 40.
 
 
 def export_tiny(
-    directory: Path, model_id: str = "tiny", seed: int = 0, default: bool = True, spread: float = 40.0, step: float = 1.0
+    directory: Path,
+    model_id: str = "tiny",
+    seed: int = 0,
+    default: bool = True,
+    spread: float = 40.0,
+    step: float = 1.0,
+    grid: bool = False,
+    M: int = 8,
 ):
-    from rdcodec.zoo.export import export_model
+    """A registry holding one tiny seeded model (``grid``: and its grid entry, for format version 2)."""
+    from rdcodec.zoo.export import export_grid, export_model
     from rdcodec.zoo.registry import Registry
 
     registry = Registry(directory)
-    export_model(
-        make_tiny_network(seed, spread=spread),
+    entry = export_model(
+        make_tiny_network(seed, spread=spread, M=M),
         registry,
         model_id,
         default=default,
         objective={"metric": "ssim", "lambda1": 8.0},
         step=step,
     )
+    if grid:
+        export_grid(registry, entry)
     return registry
 
 
 @pytest.fixture(scope="session")
 def tiny_registry(tmp_path_factory):
     return export_tiny(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def grid_registry(tmp_path_factory):
+    """A tiny model of 16 channels with its grid entry (format version 2)."""
+    return export_tiny(tmp_path_factory.mktemp("grid-models"), grid=True, M=16)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@
 
 For each registered model and each sample image: the stream's length and SHA-256, through the
 public API only (``rdcodec.load_model`` / ``rdcodec.encode``), so the same script runs on any
-version of the package. ``tests/test_shipped_streams.py`` re-encodes and compares: a change to
+version of the package; and, under ``streams_v2``, the format version 2 stream of each ladder
+point (``rdcodec.codec_v2.encode_image_v2``, default chunks and blocks). ``tests/test_shipped_streams.py`` re-encodes and compares: a change to
 the code that alters a single bit of a shipped model's output fails it.
 """
 
@@ -26,6 +27,8 @@ def record(samples: list[Path]) -> dict:
 
     streams = {}
     for entry in Registry().entries():
+        if getattr(entry, "kind", "tables") != "tables":
+            continue
         model = rdcodec.load_model(entry.id)
         streams[entry.id] = {}
         for path in samples:
@@ -34,12 +37,35 @@ def record(samples: list[Path]) -> dict:
     return streams
 
 
+def record_v2(samples: list[Path]) -> dict:
+    import rdcodec
+    from rdcodec import Registry
+    from rdcodec.codec_v2 import encode_image_v2
+
+    registry = Registry()
+    streams = {}
+    for entry in registry.entries():
+        if entry.kind != "tables":
+            continue
+        model = rdcodec.load_model(entry.id, registry)
+        streams[entry.id] = {}
+        for path in samples:
+            data = encode_image_v2(str(path), model, registry).data
+            streams[entry.id][path.name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return streams
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--v2-only", action="store_true", help="keep the recorded version 1 streams; record streams_v2")
     args = p.parse_args(argv)
     samples = sorted((ROOT / "samples").glob("*.png"))
-    report = {"schema": "rdcodec.shipped-streams/1", "samples": [s.name for s in samples], "streams": record(samples)}
+    if args.v2_only:
+        report = json.loads(args.output.read_text())
+    else:
+        report = {"schema": "rdcodec.shipped-streams/1", "samples": [s.name for s in samples], "streams": record(samples)}
+    report["streams_v2"] = record_v2(samples)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

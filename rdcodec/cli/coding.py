@@ -154,13 +154,30 @@ def _max_pixels_option(verb: str):
     show_default=True,
     help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)",
 )
+@click.option(
+    "--format-version",
+    "version",
+    type=click.Choice(["1", "2"]),
+    default="1",
+    show_default=True,
+    help="stream format: 2 adds the per-image adaptive prior (fewer bytes) and progressive chunks "
+    "(decode --partial / --max-bytes); both decode forever",
+)
+@click.option(
+    "--chunks",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="format 2: cut the channels into this many chunks, sizes doubling (default: 8, 8, 16, 32 and the rest "
+    "channels); 1 gives the smallest file, more give finer progressive steps",
+)
 @_max_pixels_option("encode")
 @_threads_option()
 @click.option("-f", "--force", is_flag=True, help="overwrite outputs that exist")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(sources, output, model, quality, metric, search, max_pixels, threads, force, as_json):
+def encode_command(sources, output, model, quality, metric, search, version, chunks, max_pixels, threads, force, as_json):
     """Compress images IN... (any format Pillow reads; - for stdin) into .rdc files."""
     errors = _user_errors(search=bool(search))
+    layout = {"version": int(version), "chunks": chunks}
     try:
         if metric is not None:
             _check_ladder(metric)
@@ -171,8 +188,12 @@ def encode_command(sources, output, model, quality, metric, search, max_pixels, 
         m = _load(model, quality, metric, threads)
         if search:
             _check_searchable(m)
+        if layout["version"] == 2:
+            _check_version_2(m, chunks)
+        elif chunks is not None:
+            raise CommandError("--chunks needs --format-version 2")
         if pairs is None:
-            summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="")
+            summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="", layout=layout)
     except errors as exc:
         fail(str(exc))
     if pairs is None:
@@ -185,7 +206,15 @@ def encode_command(sources, output, model, quality, metric, search, max_pixels, 
                 check_output(str(target), force)
                 summaries.append(
                     _encode_one(
-                        _read_image(source, max_pixels), source, str(target), m, search, max_pixels, force, prefix=f"{source}: "
+                        _read_image(source, max_pixels),
+                        source,
+                        str(target),
+                        m,
+                        search,
+                        max_pixels,
+                        force,
+                        prefix=f"{source}: ",
+                        layout=layout,
                     )
                 )
             except errors as exc:
@@ -201,11 +230,39 @@ def _read_image(source: str, max_pixels: int):
     return read_image(read_input(source), max_pixels=max_pixels, name="standard input" if source == "-" else source)
 
 
-def _encode_one(loaded, source: str, output: str, m, search: int, max_pixels: int, force: bool, prefix: str) -> dict:
-    from rdcodec.codec import encode_image
+def _check_version_2(m, chunks: int | None) -> None:
+    from rdcodec.codec_v2 import grid_of
 
+    grid = grid_of(m, open_registry()).grid
+    if chunks is not None and chunks > grid.channels:
+        raise CommandError(f"--chunks {chunks}: the model has only {grid.channels} channels")
+
+
+def _encode_one(
+    loaded, source: str, output: str, m, search: int, max_pixels: int, force: bool, prefix: str, layout: dict
+) -> dict:
     for line in loaded.notes:
         note(f"note: {prefix}{line}")
+    if layout["version"] == 2:
+        from rdcodec.codec_v2 import DEFAULT_CHUNKS, encode_image_v2
+
+        chunks = layout["chunks"] or DEFAULT_CHUNKS
+        v2 = encode_image_v2(loaded, m, open_registry(), chunks=chunks, search=search, max_pixels=max_pixels)
+        write_output(output, v2.data, force)
+        return {
+            "input": source,
+            "output": output,
+            "model": m.grid.entry.id,
+            "format_version": 2,
+            "width": v2.width,
+            "height": v2.height,
+            "bytes": len(v2.data),
+            "bpp": v2.bits_per_pixel,
+            "step": v2.step,
+            "chunk_bytes": list(v2.chunk_bytes),
+        }
+    from rdcodec.codec import encode_image
+
     result = encode_image(loaded, m, search, max_pixels=max_pixels)
     write_output(output, result.data, force)
     return {
@@ -228,6 +285,14 @@ def _report(summary: dict, as_json: bool, err: bool) -> None:
     line = f"{summary['input']} -> {summary['output']}: {summary['width']}x{summary['height']}, "
     if "estimated_bpp" in summary:
         line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp (estimated {summary['estimated_bpp']:.4f})"
+    elif "chunk_bytes" in summary:
+        line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp in {len(summary['chunk_bytes'])} chunks (format 2)"
+    elif "chunks_decoded" in summary:
+        line += (
+            f"{summary['bpp']:.4f} bpp; partial: {summary['chunks_decoded']} of {summary['chunks']} chunks, "
+            f"{summary['channels_decoded']} of {summary['channels']} channels, "
+            f"{summary['bytes_decoded']} of {summary['bytes']} bytes"
+        )
     else:
         line += f"{summary['bpp']:.4f} bpp"
     line += f", model {summary['model']}"
@@ -264,10 +329,23 @@ def _finish(summaries: list[dict], failed: int, total: int, verb: str, as_json: 
 @click.option(
     "--reference", "reference", default=None, metavar="IMAGE", help="also print PSNR, SSIM and MS-SSIM against this original"
 )
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="format 2: decode a file cut short from its whole chunks (the most important channels), "
+    "instead of refusing it as truncated; damaged chunks are still refused",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=None,
+    metavar="K",
+    help="format 2: decode only from the first K bytes of the file (implies --partial)",
+)
 @_max_pixels_option("decode")
 @_threads_option()
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def decode_command(sources, output, force, reference, max_pixels, threads, as_json):
+def decode_command(sources, output, force, reference, partial, max_bytes, max_pixels, threads, as_json):
     """Decompress .rdc files IN... (- for stdin) into images.
 
     Each file is checked (header, CRCs, model, entropy decoding) before its model is loaded.
@@ -281,7 +359,7 @@ def decode_command(sources, output, force, reference, max_pixels, threads, as_js
         registry = open_registry()
         if pairs is None:
             check_output(output, force)
-            summary = _decode_one(sources[0], output, registry, {}, reference, max_pixels, threads, force)
+            summary = _decode_one(sources[0], output, registry, {}, reference, max_pixels, threads, force, partial, max_bytes)
     except errors as exc:
         fail(str(exc))
     if pairs is None:
@@ -292,7 +370,9 @@ def decode_command(sources, output, force, reference, max_pixels, threads, as_js
         for source, target in pairs:
             try:
                 check_output(str(target), force)
-                summaries.append(_decode_one(source, str(target), registry, models, None, max_pixels, threads, force))
+                summaries.append(
+                    _decode_one(source, str(target), registry, models, None, max_pixels, threads, force, partial, max_bytes)
+                )
             except errors as exc:
                 error_line(_naming(source, str(exc)))
                 failed += 1
@@ -300,14 +380,36 @@ def decode_command(sources, output, force, reference, max_pixels, threads, as_js
     _finish(summaries, failed, len(pairs), "decoded", as_json)
 
 
-def _decode_one(source, output, registry, models: dict, reference, max_pixels, threads, force) -> dict:
-    from rdcodec.format.container import unpack
+def _decode_one(source, output, registry, models: dict, reference, max_pixels, threads, force, partial, max_bytes) -> dict:
+    from rdcodec.format.container import unpack_any
 
     data = read_input(source)
-    unpack(data, max_pixels)  # header, sizes and CRCs: struct and zlib only, before numpy is imported
-    from rdcodec.codec import decode_stream
+    partial = partial or max_bytes is not None
+    if partial and not (len(data) > 4 and data[4] == 2):
+        raise CommandError("--partial and --max-bytes need a format version 2 file (encode --format-version 2)")
+    if max_bytes is not None:
+        data = data[:max_bytes]
+    # header, sizes and CRCs: struct and zlib only, before numpy is imported
+    parsed = unpack_any(data, max_pixels, partial=partial)
+    extra = {}
+    if parsed.header.format_version == 2:
+        from rdcodec.codec_v2 import decode_stream_v2
 
-    result = decode_stream(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models)
+        result = decode_stream_v2(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models, partial=partial)
+        if partial:
+            h = result.header
+            extra = {
+                "chunks_decoded": result.chunks_decoded,
+                "chunks": len(h.chunks),
+                "channels_decoded": result.channels_decoded,
+                "channels": h.latent_channels,
+                "bytes_decoded": result.bytes_decoded,
+                "bytes": h.size,
+            }
+    else:
+        from rdcodec.codec import decode_stream
+
+        result = decode_stream(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models)
     image_bytes = _encode_output(result.pixels, output)
     quality = None
     if reference is not None:
@@ -329,6 +431,7 @@ def _decode_one(source, output, registry, models: dict, reference, max_pixels, t
         "width": h.width,
         "height": h.height,
         "bpp": result.bits_per_pixel,
+        **extra,
     }
     if quality is not None:
         summary.update(psnr=quality.psnr, ssim=quality.ssim, ms_ssim=quality.ms_ssim)

@@ -14,10 +14,10 @@ from rdcodec.cli.files import CommandError, fail, open_registry, read_input
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def info_command(source, as_json):
     """Show the header fields of a .rdc FILE (- for stdin) and its bits per pixel."""
-    from rdcodec.format.container import ContainerError, unpack
+    from rdcodec.format.container import ContainerError, unpack_any
 
     try:
-        parsed = unpack(read_input(source))
+        parsed = unpack_any(read_input(source))
     except (CommandError, ContainerError) as exc:
         fail(str(exc))
     h = parsed.header
@@ -29,7 +29,11 @@ def info_command(source, as_json):
         "width": h.width,
         "height": h.height,
         "latent_shape": [h.latent_channels, h.latent_height, h.latent_width],
-        "payload_bytes": h.payload_length,
+        **(
+            {"payload_bytes": h.payload_length}
+            if h.format_version == 1
+            else {"step_index": h.step_index, "block": h.block, "chunks": [list(c) for c in h.chunks]}
+        ),
         "file_bytes": parsed.size,
         "bpp": parsed.bits_per_pixel,
     }
@@ -41,6 +45,8 @@ def info_command(source, as_json):
             value = f"{value:.4f}"
         elif key == "latent_shape":
             value = "x".join(map(str, value))
+        elif key == "chunks":
+            value = ", ".join(f"{k} channels/{n} B" for k, n in value)
         click.echo(f"{key:15s} {value}")
 
 
@@ -63,7 +69,7 @@ def models_command(as_json):
     for e in sorted(entries, key=ladder_order):
         k = e.kodak or {}
         fmt = lambda key, spec: format(k[key], spec) if key in k else "-"  # noqa: E731
-        mark = " (default)" if e.default else ""
+        mark = " (default)" if e.default else (" (grid tables, format version 2)" if e.kind == "grid" else "")
         q = "" if e.quality is None else str(e.quality)
         click.echo(
             f"{e.id:24s} {q:>2s} {e.metric or '-':7s} {fmt('bpp', '6.3f'):>6s} "

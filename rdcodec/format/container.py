@@ -1,4 +1,6 @@
-"""The ``.rdc`` container, format version 1 (stdlib only; byte layout in docs/format.md).
+"""The ``.rdc`` container, format versions 1 and 2 (stdlib only; byte layout in docs/format.md).
+
+Version 1 (one range-coded payload):
 
 All integers are little-endian::
 
@@ -18,6 +20,17 @@ All integers are little-endian::
     45+L        4     header CRC32     of bytes 0 … 44+L
     49+L        P     payload          range-coder words (u32, little-endian)
     49+L+P      4     payload CRC32    of the payload bytes
+
+Version 2 (chunks of channels in importance order, each with its own CRC; the adaptive
+prior's step index and block side)::
+
+    0 … 40+L          as version 1 (version byte 2), without the payload length
+    41+L        1     step index g     into the model's grid of quantization steps
+    42+L        1     block side B     latent positions per block offset; 0: none
+    43+L        2     chunk count K    u16, 1 … M
+    45+L        6K    chunk table      per chunk: u16 channel count, u32 byte length (×4)
+    45+L+6K     4     header CRC32     of bytes 0 … 44+L+6K
+    49+L+6K     …     chunks           per chunk: its bytes, then their CRC32
 """
 
 from __future__ import annotations
@@ -29,7 +42,10 @@ from dataclasses import dataclass
 from rdcodec.format.errors import CodecError
 
 MAGIC = b"\x89RDC"
-FORMAT_VERSION = 1
+#: The newest version this reader decodes (and encoders can write).
+FORMAT_VERSION = 2
+#: Versions this reader decodes, forever (tests/golden/v1, tests/golden/v2).
+SUPPORTED_VERSIONS = (1, 2)
 #: Stride of the network: the latent grid is ceil(size / LATENT_STRIDE).
 LATENT_STRIDE = 16
 #: Default largest image (in pixels) the codec accepts, checked before anything is allocated
@@ -40,7 +56,11 @@ DIGEST_BYTES = 16
 MAX_MODEL_ID = 64
 
 _FIXED = struct.Struct("<IIHIII")  # width, height, channels, latent h, latent w, payload length
+_FIXED_V2 = struct.Struct("<IIHIIBBH")  # width, height, channels, latent h, latent w, step index, block, chunk count
+_CHUNK = struct.Struct("<HI")  # channels, bytes
 _CRC = struct.Struct("<I")
+#: Largest block side of the adaptive prior's block offsets (latent positions).
+MAX_BLOCK = 64
 
 
 class ContainerError(CodecError):
@@ -57,7 +77,7 @@ class Header:
     latent_height: int
     latent_width: int
     payload_length: int
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
 
     @property
     def pixels(self) -> int:
@@ -93,7 +113,7 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise ValueError("payload length does not match the header or is not a multiple of 4")
     head = (
         MAGIC
-        + bytes([FORMAT_VERSION, 0, len(model_id)])
+        + bytes([1, 0, len(model_id)])
         + model_id
         + header.model_digest
         + _FIXED.pack(
@@ -118,6 +138,8 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Hea
     if data[:4] != MAGIC:
         raise ContainerError("not an rdcodec file (wrong magic bytes)")
     version, flags, id_len = data[4], data[5], data[6]
+    if version == 2:
+        raise ContainerError("this is a format version 2 file: read it with parse_header_v2 / unpack_any")
     if version > FORMAT_VERSION:
         raise ContainerError(
             f"file uses format version {version}, newer than this rdcodec supports ({FORMAT_VERSION}); upgrade rdcodec"
@@ -165,3 +187,157 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     if zlib.crc32(payload) != stored_crc:
         raise ContainerError("payload is corrupt (CRC mismatch)")
     return Container(header, payload, len(data))
+
+
+# --- version 2 ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaderV2:
+    model_id: str  # a grid model (docs/format.md, "Model files")
+    model_digest: bytes  # DIGEST_BYTES
+    width: int
+    height: int
+    latent_channels: int
+    latent_height: int
+    latent_width: int
+    step_index: int  # g: the grid step the symbols are quantized at
+    block: int  # side of the adaptive prior's blocks, in latent positions; 0: no block offsets
+    chunks: tuple[tuple[int, int], ...]  # (channel count, byte length) per chunk
+    format_version: int = 2
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def size(self) -> int:
+        """Bytes of the whole stream."""
+        return header_size_v2(self.model_id, len(self.chunks)) + sum(n + _CRC.size for _, n in self.chunks)
+
+
+@dataclass(frozen=True)
+class ContainerV2:
+    header: HeaderV2
+    chunks: tuple[bytes, ...]  # the chunk payloads received: all of them, or a prefix (partial)
+    size: int  # bytes of the stream that were read (the whole file, or the prefix decoded)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.chunks) == len(self.header.chunks)
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return self.size * 8 / self.header.pixels
+
+
+def header_size_v2(model_id: str, chunk_count: int) -> int:
+    return 49 + len(model_id.encode("ascii")) + _CHUNK.size * chunk_count
+
+
+def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
+    model_id = header.model_id.encode("ascii")
+    if not 1 <= len(model_id) <= MAX_MODEL_ID:
+        raise ValueError(f"model id must be 1…{MAX_MODEL_ID} ASCII bytes")
+    if len(header.model_digest) != DIGEST_BYTES:
+        raise ValueError(f"model digest must be {DIGEST_BYTES} bytes")
+    if [n for _, n in header.chunks] != [len(c) for c in chunks] or any(len(c) % 4 for c in chunks):
+        raise ValueError("chunk lengths do not match the header or are not multiples of 4")
+    if sum(k for k, _ in header.chunks) != header.latent_channels or not 1 <= len(chunks) <= header.latent_channels:
+        raise ValueError("chunks must cover the latent channels exactly")
+    head = (
+        MAGIC
+        + bytes([2, 0, len(model_id)])
+        + model_id
+        + header.model_digest
+        + _FIXED_V2.pack(
+            header.width,
+            header.height,
+            header.latent_channels,
+            header.latent_height,
+            header.latent_width,
+            header.step_index,
+            header.block,
+            len(chunks),
+        )
+        + b"".join(_CHUNK.pack(k, n) for k, n in header.chunks)
+    )
+    head += _CRC.pack(zlib.crc32(head))
+    return head + b"".join(c + _CRC.pack(zlib.crc32(c)) for c in chunks)
+
+
+def parse_header_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[HeaderV2, int]:
+    """Header of a version 2 stream and its length; checks magic, CRC, sizes and chunk table."""
+    if len(data) < 7:
+        raise ContainerError("file is truncated (incomplete header)")
+    if data[:4] != MAGIC:
+        raise ContainerError("not an rdcodec file (wrong magic bytes)")
+    version, flags, id_len = data[4], data[5], data[6]
+    if version != 2:
+        raise ContainerError(f"not a format version 2 file (version {version})")
+    fixed_end = 7 + id_len + DIGEST_BYTES + _FIXED_V2.size
+    if len(data) < fixed_end:
+        raise ContainerError("file is truncated (incomplete header)")
+    chunk_count = _FIXED_V2.unpack_from(data, 7 + id_len + DIGEST_BYTES)[-1]
+    end = fixed_end + _CHUNK.size * chunk_count
+    if len(data) < end + _CRC.size:
+        raise ContainerError("file is truncated (incomplete header)")
+    (stored_crc,) = _CRC.unpack_from(data, end)
+    if zlib.crc32(bytes(data[:end])) != stored_crc:
+        raise ContainerError("header is corrupt (CRC mismatch)")
+    if flags != 0:
+        raise ContainerError(f"unsupported header flags {flags:#04x}")
+    if not 1 <= id_len <= MAX_MODEL_ID:
+        raise ContainerError("header is corrupt (model id length)")
+    try:
+        model_id = bytes(data[7 : 7 + id_len]).decode("ascii")
+    except UnicodeDecodeError:
+        raise ContainerError("header is corrupt (model id is not ASCII)") from None
+    digest = bytes(data[7 + id_len : 7 + id_len + DIGEST_BYTES])
+    width, height, channels, lat_h, lat_w, step_index, block, _ = _FIXED_V2.unpack_from(data, 7 + id_len + DIGEST_BYTES)
+    if width < 1 or height < 1:
+        raise ContainerError("header declares an empty image")
+    if width * height > max_pixels:
+        raise ContainerError(f"header declares {width}×{height} = {width * height} pixels, over the limit of {max_pixels}")
+    if (lat_h, lat_w) != latent_size(height, width) or channels < 1:
+        raise ContainerError("header is corrupt (latent shape does not match the image size)")
+    if block > MAX_BLOCK:
+        raise ContainerError("header is corrupt (block side)")
+    chunks = tuple(_CHUNK.unpack_from(data, fixed_end + _CHUNK.size * i) for i in range(chunk_count))
+    if not 1 <= chunk_count <= channels or sum(k for k, _ in chunks) != channels or any(k < 1 or n % 4 for k, n in chunks):
+        raise ContainerError("header is corrupt (chunk table)")
+    header = HeaderV2(model_id, digest, width, height, channels, lat_h, lat_w, step_index, block, chunks)
+    return header, end + _CRC.size
+
+
+def unpack_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, partial: bool = False) -> ContainerV2:
+    """Parse and verify a version 2 stream.
+
+    Every chunk that is present must pass its CRC (damage is refused, never decoded). A stream
+    shorter than its header declares is refused as truncated, unless ``partial``: then the
+    whole chunks it holds are returned (at least the header must be there).
+    """
+    header, pos = parse_header_v2(data, max_pixels)
+    chunks = []
+    for number, (_, n) in enumerate(header.chunks):
+        stop = pos + n
+        if len(data) < stop + _CRC.size:
+            if partial:
+                break
+            raise ContainerError(f"file is truncated ({len(data)} of {header.size} bytes)")
+        payload = bytes(data[pos:stop])
+        (stored_crc,) = _CRC.unpack_from(data, stop)
+        if zlib.crc32(payload) != stored_crc:
+            raise ContainerError(f"payload is corrupt (CRC mismatch in chunk {number})")
+        chunks.append(payload)
+        pos = stop + _CRC.size
+    if len(chunks) == len(header.chunks) and len(data) > pos:
+        raise ContainerError(f"file has {len(data) - pos} unexpected trailing bytes")
+    return ContainerV2(header, tuple(chunks), pos)
+
+
+def unpack_any(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, partial: bool = False) -> "Container | ContainerV2":
+    """:func:`unpack` or :func:`unpack_v2`, by the version byte (``partial``: version 2 only)."""
+    if len(data) > 4 and data[:4] == MAGIC and data[4] == 2:
+        return unpack_v2(data, max_pixels, partial)
+    return unpack(data, max_pixels)

@@ -13,6 +13,7 @@ at load or decode time depends on floating-point arithmetic of the prior.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -136,3 +137,83 @@ def freeze(pmf: np.ndarray, tail_mass: np.ndarray, lower: np.ndarray, length: np
         probs = np.concatenate([pmf[c, :n], [float(tail_mass[c])]])
         counts[c, : n + 1] = quantize_pmf(probs)
     return FrozenTables(counts=counts, lower=np.asarray(lower, dtype=np.int32), length=length).validate()
+
+
+@dataclass(frozen=True)
+class GridTables:
+    """One network's frozen tables at every step of a geometric grid of quantization steps,
+    with its channel importance order: what format version 2 codes with (docs/format.md).
+
+    ``tables[g]`` are the :class:`FrozenTables` of symbols ``round((z − median) / steps[g])``;
+    ``steps`` are only used to dequantize (``ẑ = s · steps[g] + median``), never by the parse;
+    ``channel_order`` lists the latent channels from most to least important (a permutation
+    of ``0 … M−1``), the order in which version 2 codes them.
+    """
+
+    tables: tuple[FrozenTables, ...]
+    steps: np.ndarray  # float32 [G], increasing
+    channel_order: np.ndarray  # int32 [M], a permutation
+
+    @property
+    def size(self) -> int:
+        return len(self.tables)
+
+    @functools.cached_property
+    def peak_counts(self) -> np.ndarray:
+        """int64 [M]: each channel's largest count over every table of the grid."""
+        return np.max([[int(t.row(c).max()) for c in range(t.channels)] for t in self.tables], axis=0).astype(np.int64)
+
+    @property
+    def channels(self) -> int:
+        return self.tables[0].channels
+
+    def validate(self) -> "GridTables":
+        g, m = self.size, self.channels
+        if not 1 <= g <= 255:
+            raise TableError(f"a grid has 1…255 steps, not {g}")
+        for t in self.tables:
+            if t.channels != m:
+                raise TableError("grid tables have different channel counts")
+            t.validate()
+        steps = np.asarray(self.steps, dtype=np.float64)
+        if steps.shape != (g,) or not (np.isfinite(steps).all() and (steps > 0).all() and (np.diff(steps) > 0).all()):
+            raise TableError("grid steps must be positive and increasing, one per table")
+        if sorted(np.asarray(self.channel_order).tolist()) != list(range(m)):
+            raise TableError("channel order is not a permutation of the channels")
+        return self
+
+    def nearest_index(self, step: float) -> int:
+        """Index of the grid step closest to ``step`` on a log scale."""
+        return int(np.argmin(np.abs(np.log(self.steps.astype(np.float64)) - np.log(step))))
+
+    def to_bytes(self, medians: np.ndarray) -> bytes:
+        """The ``.grid.npz`` file: every step's tables, the steps, the channel order and the medians."""
+        arrays = {
+            "precision": np.array(PRECISION, dtype="<i4"),
+            "steps": self.steps.astype("<f4"),
+            "channel_order": self.channel_order.astype("<i4"),
+            "medians": np.asarray(medians).astype("<f4"),
+            "lower": np.stack([t.lower for t in self.tables]).astype("<i4"),
+            "length": np.stack([t.length for t in self.tables]).astype("<i4"),
+        }
+        for g, t in enumerate(self.tables):
+            arrays[f"counts_{g:03d}"] = t.counts.astype("<u4")
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple["GridTables", np.ndarray]:
+        """(grid, medians float32 [M]) of a ``.grid.npz`` file."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if int(npz["precision"]) != PRECISION:
+                raise TableError(f"tables have precision {int(npz['precision'])}, expected {PRECISION}")
+            lower, length = npz["lower"].astype(np.int32), npz["length"].astype(np.int32)
+            tables = tuple(
+                FrozenTables(npz[f"counts_{g:03d}"].astype(np.uint32), lower[g], length[g]) for g in range(lower.shape[0])
+            )
+            grid = cls(tables, npz["steps"].astype(np.float32), npz["channel_order"].astype(np.int32))
+            medians = npz["medians"].astype(np.float32)
+        if medians.shape != (grid.channels,):
+            raise TableError("grid medians do not match the channel count")
+        return grid.validate(), medians

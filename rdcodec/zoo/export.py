@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from rdcodec.format.entropy import FrozenTables, freeze
+from rdcodec.format.tables import TOTAL, GridTables
 from rdcodec.model.network import RDAutoencoder
 from rdcodec.settings import ObjectiveConfig
 from rdcodec.zoo.registry import ModelEntry, Registry, model_digest
@@ -143,6 +144,72 @@ def export_model(
     )
     registry.add(entry, weights_blob, tables_blob, graphs)
     return entry
+
+
+#: The grid of quantization steps version 2 streams choose from: Δ = 2^(k/8), k = −20 … 20
+#: (0.18 … 5.7, 9 % apart), wide enough for every ladder point (Δ 0.5 … 2.6) and the adaptive
+#: prior's offsets around it.
+GRID_EXPONENTS = range(-20, 21)
+
+
+def grid_steps() -> np.ndarray:
+    return np.array([2.0 ** (k / 8) for k in GRID_EXPONENTS], dtype=np.float32)
+
+
+def channel_importance_order(tables: FrozenTables, step: float) -> np.ndarray:
+    """Channels from the largest to the smallest variance of the frozen prior at ``step``
+    (ties by channel index). RaDOGAGA's latent is isometric, so the prior's variance of a
+    channel is its share of the distortion (the paper's continuous-PCA property)."""
+    variances = np.zeros(tables.channels)
+    for c in range(tables.channels):
+        p = tables.row(c)[:-1].astype(np.float64) / TOTAL
+        values = (tables.lower[c] + np.arange(p.size)) * step
+        mean = (p * values).sum() / p.sum()
+        variances[c] = (p * (values - mean) ** 2).sum() / p.sum()
+    return np.lexsort((np.arange(tables.channels), -variances)).astype(np.int32)
+
+
+def freeze_grid(network: RDAutoencoder) -> tuple[GridTables, np.ndarray]:
+    """(grid tables at every step of :func:`grid_steps`, medians) of a trained network."""
+    steps = grid_steps()
+    frozen = [freeze_network_tables(network, float(step)) for step in steps]
+    medians = frozen[0][1]
+    unit = int(np.argmin(np.abs(np.log(steps))))  # Δ = 1
+    order = channel_importance_order(frozen[unit][0], float(steps[unit]))
+    return GridTables(tuple(t for t, _ in frozen), steps, order).validate(), medians
+
+
+def export_grid(registry: Registry, entry: ModelEntry) -> ModelEntry:
+    """Add the grid entry of a registered network (format version 2 streams name it): its
+    tables at every grid step and its channel order, beside the same weights and graphs."""
+    from rdcodec.codec import load_entry
+
+    network = load_entry(entry, registry, runtime="torch").network
+    grid, medians = freeze_grid(network)
+    grid_blob = grid.to_bytes(medians)
+    weights = registry.read_file(entry, entry.weights)
+    digest = model_digest(weights, grid_blob)
+    stem = entry.weights.removesuffix(".pt").rsplit("-", 1)[0]
+    grid_id = f"{stem}-grid"
+    grid_name = f"{grid_id}-{digest[:8]}.grid.npz"
+    files = [entry.weights, *((entry.runtime or {}).values())]
+    grid_entry = ModelEntry(
+        id=grid_id,
+        name=grid_id,
+        weights=entry.weights,
+        tables=grid_name,
+        sha256={**{name: entry.sha256[name] for name in files}, grid_name: hashlib.sha256(grid_blob).hexdigest()},
+        digest=digest,
+        network=entry.network,
+        objective=entry.objective,
+        description=f"{entry.description.split('; quantization step')[0]}; tables at {grid.size} quantization steps "
+        f"{float(grid.steps[0]):.3g} … {float(grid.steps[-1]):.3g} (format version 2)",
+        training=entry.training,
+        runtime=entry.runtime,
+        kind="grid",
+    )
+    registry.add(grid_entry, weights, grid_blob)
+    return grid_entry
 
 
 def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:

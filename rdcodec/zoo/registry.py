@@ -50,6 +50,9 @@ class ModelEntry:
     training: dict = dataclasses.field(default_factory=dict)
     kodak: dict | None = None  # measured mean figures on the 24 Kodak images
     runtime: dict | None = None  # {"analysis": file, "synthesis": file}: ONNX graphs of g_a and g_s (in sha256)
+    #: "tables": one quantization step (format version 1 streams name it); "grid": the network's
+    #: tables at every step of a grid (``tables`` is a ``.grid.npz``), which version 2 streams name
+    kind: str = "tables"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,6 +101,7 @@ _REQUIRED = [
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 ]
 _ENTRY_DICTS = ("sha256", "network", "objective")
+ENTRY_KINDS = ("tables", "grid")
 _ENTRY_STRINGS = ("id", "name", "weights", "tables", "digest")
 
 
@@ -121,6 +125,8 @@ def _checked_entry(path: Path, number: int, item: dict) -> ModelEntry:
             f"{path}: model entry {number} ({item['id']!r}) has a malformed runtime field "
             "(needs analysis and synthesis graph files listed in sha256)"
         )
+    if item.get("kind", "tables") not in ENTRY_KINDS:
+        raise ManifestError(f"{path}: model entry {number} ({item['id']!r}) has an unknown kind {item.get('kind')!r}")
     try:
         return ModelEntry.from_dict(item)
     except (TypeError, ValueError, KeyError) as exc:
@@ -183,6 +189,20 @@ class Registry:
                 return entry
         qualities = sorted(e.quality for e in ladder)
         raise ModelNotFoundError(f"no {metric} model for quality {quality} (available: {qualities})")
+
+    def grid_for(self, entry: ModelEntry) -> ModelEntry:
+        """The grid entry of an entry's network (the one with the same weights file), which
+        format version 2 streams of that network name."""
+        if entry.kind == "grid":
+            return entry
+        for other in self.entries():
+            if (
+                other.kind == "grid"
+                and other.weights == entry.weights
+                and other.sha256.get(other.weights) == entry.sha256.get(entry.weights)
+            ):
+                return other
+        raise ModelNotFoundError(f"model {entry.id} has no grid tables installed, so it cannot write format version 2")
 
     def weights_named(self, sha256_hex: str) -> str | None:
         """Name of a weights file already registered with this SHA-256 (ladder points share one)."""
