@@ -139,8 +139,28 @@ def encode_image_v2(
     height, width = pixels.shape[:2]
     if height * width > max_pixels:
         raise CodecError(f"image is {width}×{height} = {height * width} pixels, over the limit of {max_pixels}")
-    step = float(grid.steps[g])
-    symbols = latent_symbols(model, pixels, search, tile, step=step)
+    symbols = latent_symbols(model, pixels, search, tile, step=float(grid.steps[g]))
+    return encode_symbols_v2(symbols, model, registry, g, width, height, chunks, block, adaptive)
+
+
+def encode_symbols_v2(
+    symbols: np.ndarray,
+    model: Model,
+    registry: Registry,
+    step_index: int,
+    width: int,
+    height: int,
+    chunks: tuple[int, ...] | int = DEFAULT_CHUNKS,
+    block: int = DEFAULT_BLOCK,
+    adaptive: bool = True,
+) -> EncodeResultV2:
+    """The version 2 stream of latent symbols int [M, h, w] quantized at grid step ``step_index``
+    (the entropy-coding half of :func:`encode_image_v2`; the rate control codes many
+    quantizations of one analysis through it)."""
+    coding = grid_of(model, registry)
+    grid = coding.grid
+    g = int(step_index)
+    block = block if adaptive else 0
     m, lat_h, lat_w = symbols.shape
     flat = symbols.reshape(m, -1)
     blocks, n_blocks = block_ids(lat_h, lat_w, block)
@@ -173,7 +193,7 @@ def encode_image_v2(
         height,
         len(data) * 8 / (width * height),
         g,
-        step,
+        float(grid.steps[g]),
         tuple(len(p) + 4 for p in payloads),
         symbols,
         offsets,
@@ -256,5 +276,6 @@ __all__ = [
     "chunk_symbols",
     "decode_stream_v2",
     "encode_image_v2",
+    "encode_symbols_v2",
     "grid_of",
 ]

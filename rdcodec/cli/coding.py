@@ -158,10 +158,27 @@ def _max_pixels_option(verb: str):
     "--format-version",
     "version",
     type=click.Choice(["1", "2"]),
-    default="1",
-    show_default=True,
+    default=None,
     help="stream format: 2 adds the per-image adaptive prior (fewer bytes) and progressive chunks "
-    "(decode --partial / --max-bytes); both decode forever",
+    "(decode --partial / --max-bytes); both decode forever  [default: 1; 2 with a --target-*]",
+)
+@click.option(
+    "--target-bpp",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="format 2: the largest file within this many bits per pixel (within ~1 %)",
+)
+@click.option(
+    "--target-ssim",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="format 2: the smallest file whose decoded image has at least this SSIM",
+)
+@click.option(
+    "--target-psnr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="format 2: the smallest file whose decoded image has at least this PSNR (dB)",
 )
 @click.option(
     "--chunks",
@@ -174,10 +191,31 @@ def _max_pixels_option(verb: str):
 @_threads_option()
 @click.option("-f", "--force", is_flag=True, help="overwrite outputs that exist")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary (to stderr when OUT is -)")
-def encode_command(sources, output, model, quality, metric, search, version, chunks, max_pixels, threads, force, as_json):
-    """Compress images IN... (any format Pillow reads; - for stdin) into .rdc files."""
+def encode_command(
+    sources,
+    output,
+    model,
+    quality,
+    metric,
+    search,
+    version,
+    target_bpp,
+    target_ssim,
+    target_psnr,
+    chunks,
+    max_pixels,
+    threads,
+    force,
+    as_json,
+):
+    """Compress images IN... (any format Pillow reads; - for stdin) into .rdc files.
+
+    With --target-bpp, --target-ssim or --target-psnr the grid step (and a dead zone between
+    steps) is searched per image so the real file meets the target (format version 2).
+    """
     errors = _user_errors(search=bool(search))
-    layout = {"version": int(version), "chunks": chunks}
+    targets = {k: v for k, v in (("bpp", target_bpp), ("ssim", target_ssim), ("psnr", target_psnr)) if v is not None}
+    layout = {"version": int(version or (2 if targets else 1)), "chunks": chunks, "targets": targets}
     try:
         if metric is not None:
             _check_ladder(metric)
@@ -186,6 +224,12 @@ def encode_command(sources, output, model, quality, metric, search, version, chu
             check_output(output, force)
             loaded = _read_image(sources[0], max_pixels)
         m = _load(model, quality, metric, threads)
+        if len(targets) > 1:
+            raise CommandError("give one of --target-bpp, --target-ssim, --target-psnr")
+        if targets and layout["version"] != 2:
+            raise CommandError("--target-* writes format version 2; drop --format-version 1")
+        if targets and search:
+            raise CommandError("--target-* and --search cannot be combined")
         if search:
             _check_searchable(m)
         if layout["version"] == 2:
@@ -247,9 +291,31 @@ def _encode_one(
         from rdcodec.codec_v2 import DEFAULT_CHUNKS, encode_image_v2
 
         chunks = layout["chunks"] or DEFAULT_CHUNKS
-        v2 = encode_image_v2(loaded, m, open_registry(), chunks=chunks, search=search, max_pixels=max_pixels)
+        extra = {}
+        if layout["targets"]:
+            from rdcodec.rate_control import encode_to_target
+
+            reached = encode_to_target(loaded, m, open_registry(), chunks=chunks, max_pixels=max_pixels, **layout["targets"])
+            v2 = reached.encoded
+            extra = {
+                "target": reached.target,
+                "requested": reached.requested,
+                "achieved": reached.achieved,
+                "met": reached.met,
+                "deadzone": reached.deadzone,
+                "probes": reached.probes,
+                "seconds": reached.seconds,
+            }
+            if not reached.met:
+                note(
+                    f"note: {prefix}{reached.target} {reached.requested:g} is out of this model's reach; "
+                    f"the closest it gets is {reached.achieved:.4g}"
+                )
+        else:
+            v2 = encode_image_v2(loaded, m, open_registry(), chunks=chunks, search=search, max_pixels=max_pixels)
         write_output(output, v2.data, force)
         return {
+            **extra,
             "input": source,
             "output": output,
             "model": m.grid.entry.id,
@@ -287,6 +353,10 @@ def _report(summary: dict, as_json: bool, err: bool) -> None:
         line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp (estimated {summary['estimated_bpp']:.4f})"
     elif "chunk_bytes" in summary:
         line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp in {len(summary['chunk_bytes'])} chunks (format 2)"
+        if "target" in summary:
+            line += (
+                f"; target {summary['target']} {summary['requested']:g}: {summary['achieved']:.4f}, step {summary['step']:.3g}"
+            )
     elif "chunks_decoded" in summary:
         line += (
             f"{summary['bpp']:.4f} bpp; partial: {summary['chunks_decoded']} of {summary['chunks']} chunks, "

@@ -44,3 +44,13 @@ def measure(reference: np.ndarray, test: np.ndarray) -> Quality:
     s = float(ssim(ta, tb, data_range=255, win_size=11, win_sigma=1.5)) if min(h, w) >= 11 else math.nan
     ms = float(ms_ssim(ta, tb, data_range=255, win_size=11, win_sigma=1.5)) if min(h, w) >= MS_SSIM_MIN_SIDE else math.nan
     return Quality(psnr(reference, test), s, ms)
+
+
+@torch.no_grad()
+def ssim_only(reference: np.ndarray, test: np.ndarray) -> float:
+    """SSIM of ``test`` against ``reference`` exactly as :func:`measure` computes it (no MS-SSIM)."""
+    if reference.shape != test.shape:
+        raise ValueError(f"image sizes differ: {reference.shape} vs {test.shape}")
+    if min(reference.shape[:2]) < 11:
+        return math.nan
+    return float(ssim(_tensor(reference), _tensor(test), data_range=255, win_size=11, win_sigma=1.5))
