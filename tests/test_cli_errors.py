@@ -692,7 +692,8 @@ def test_export_force_replaces_a_registered_id(tmp_path, tiny_registry):
     reg = case.own_registry()
     r = CliRunner().invoke(main, ["export", str(case.checkpoint()), "--id", "tiny", "--models-dir", str(reg), "--force"])
     assert r.exit_code == 0, r.output
-    assert [e.id for e in Registry(reg).entries()] == ["tiny"]
+    # the replaced entry, and its network's grid entry for format version 2
+    assert sorted(e.id for e in Registry(reg).entries()) == ["tiny", "tiny-grid"]
 
 
 def test_analysis_failure_writes_nothing(tmp_path, models_env, monkeypatch):

@@ -111,6 +111,10 @@ def main(argv=None) -> int:
             weights_stem=args.id if args.ladder else None,
         )
         print(f"shipped {entry.id}: {entry.weights} + {entry.tables} ({history['steps']} steps, Δ={step:g})", file=sys.stderr)
+    from rdcodec.zoo.export import export_grid
+
+    grid = export_grid(Registry(args.models_dir), entry)  # format version 2: one grid entry per network
+    print(f"shipped {grid.id}: {grid.tables}", file=sys.stderr)
     return 0
 
 

@@ -122,7 +122,7 @@ def _check_models_dir(directory: Path) -> None:
 def export_command(checkpoint, model_id, models_dir, make_default, quality, description, step, force):
     """Freeze a training CHECKPOINT's prior into integer tables and register the model."""
     from rdcodec.train.checkpoint import CheckpointError
-    from rdcodec.zoo.export import export_checkpoint
+    from rdcodec.zoo.export import export_checkpoint, export_grid
 
     try:
         _check_model_id(model_id)
@@ -141,12 +141,13 @@ def export_command(checkpoint, model_id, models_dir, make_default, quality, desc
         entry = export_checkpoint(
             Path(checkpoint), registry, model_id, default=make_default, quality=quality, description=description, step=step
         )
+        grid = export_grid(registry, entry)  # the network's grid tables: format version 2 streams
     except CheckpointError as exc:
         fail(str(exc))
     except OSError as exc:
         _remove_new_files(directory, before, existed)
         fail(f"{directory}: cannot write the model ({exc.strerror or exc})")
-    click.echo(f"exported {entry.id}: {entry.weights}, {entry.tables} (digest {entry.digest[:16]})", err=True)
+    click.echo(f"exported {entry.id}: {entry.weights}, {entry.tables} (digest {entry.digest[:16]}); grid {grid.id}", err=True)
 
 
 def _remove_new_files(directory: Path, before: set[str], existed: bool) -> None:

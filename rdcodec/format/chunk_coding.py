@@ -27,10 +27,10 @@ from rdcodec.format.range_coding import (
     _categorical,
     _escape_chunks,
     _uniform,
-    _unzigzag,
     _zigzag,
+    decode_escaped,
 )
-from rdcodec.format.tables import ESCAPE_CHUNK_BITS, ESCAPE_LENGTH_ALPHABET, TOTAL, GridTables
+from rdcodec.format.tables import ESCAPE_LENGTH_ALPHABET, TOTAL, GridTables
 
 
 class ChunkLayout(NamedTuple):
@@ -156,14 +156,8 @@ def decode_chunk(
                 if hits.size:
                     escaped_at.extend((row, int(order[lo + j])) for j in hits)
             out[row, order] = values
-        length_model = _uniform(ESCAPE_LENGTH_ALPHABET)
         for row, position in escaped_at:
-            nbits = int(decoder.decode(length_model))
-            u = 0
-            for shift in range(0, nbits, ESCAPE_CHUNK_BITS):
-                size = min(ESCAPE_CHUNK_BITS, nbits - shift)
-                u |= int(decoder.decode(_uniform(1 << size))) << shift
-            out[row, position] = _unzigzag(u)
+            out[row, position] = decode_escaped(decoder)
     except (RuntimeError, ValueError, AssertionError, OverflowError) as exc:  # constriction on words it cannot parse
         raise EntropyDecodeError(f"payload is damaged: entropy decoding failed ({type(exc).__name__})") from None
     if np.abs(out).max(initial=0) > np.iinfo(np.int32).max:

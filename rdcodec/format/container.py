@@ -103,50 +103,42 @@ def header_size(model_id: str) -> int:
     return 49 + len(model_id.encode("ascii"))
 
 
-def pack(header: Header, payload: bytes) -> bytes:
+def _identity(version: int, header) -> bytes:
+    """Magic, version, flags, the model id and digest: the first 23 + L bytes of both versions."""
     model_id = header.model_id.encode("ascii")
     if not 1 <= len(model_id) <= MAX_MODEL_ID:
         raise ValueError(f"model id must be 1…{MAX_MODEL_ID} ASCII bytes")
     if len(header.model_digest) != DIGEST_BYTES:
         raise ValueError(f"model digest must be {DIGEST_BYTES} bytes")
+    return MAGIC + bytes([version, 0, len(model_id)]) + model_id + header.model_digest
+
+
+def pack(header: Header, payload: bytes) -> bytes:
     if len(payload) != header.payload_length or len(payload) % 4:
         raise ValueError("payload length does not match the header or is not a multiple of 4")
-    head = (
-        MAGIC
-        + bytes([1, 0, len(model_id)])
-        + model_id
-        + header.model_digest
-        + _FIXED.pack(
-            header.width,
-            header.height,
-            header.latent_channels,
-            header.latent_height,
-            header.latent_width,
-            header.payload_length,
-        )
+    head = _identity(1, header) + _FIXED.pack(
+        header.width,
+        header.height,
+        header.latent_channels,
+        header.latent_height,
+        header.latent_width,
+        header.payload_length,
     )
     head += _CRC.pack(zlib.crc32(head))
     return head + payload + _CRC.pack(zlib.crc32(payload))
 
 
-def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, int]:
-    """Header and its length in bytes; checks magic, version, CRC and sizes, not the payload."""
-    if len(data) < 7:
-        if MAGIC.startswith(bytes(data[:4])) and data:
-            raise ContainerError("file is truncated (incomplete header)")
-        raise ContainerError("not an rdcodec file (too short)")
-    if data[:4] != MAGIC:
-        raise ContainerError("not an rdcodec file (wrong magic bytes)")
-    version, flags, id_len = data[4], data[5], data[6]
-    if version == 2:
-        raise ContainerError("this is a format version 2 file: read it with parse_header_v2 / unpack_any")
-    if version > FORMAT_VERSION:
-        raise ContainerError(
-            f"file uses format version {version}, newer than this rdcodec supports ({FORMAT_VERSION}); upgrade rdcodec"
-        )
-    if version < 1:
-        raise ContainerError(f"unknown format version {version}")
-    end = 7 + id_len + DIGEST_BYTES + _FIXED.size
+def _checked_fields(data: bytes, fixed: struct.Struct, table_size, max_pixels: int) -> tuple[int, str, bytes, tuple]:
+    """The checks both versions make after magic and version: (end of the CRC-covered bytes,
+    model id, digest, the fixed fields), with the header CRC, flags, model id, pixel limit and
+    latent shape checked. ``table_size(fields)``: bytes of what follows the fixed fields
+    before the CRC (version 2's chunk table)."""
+    flags, id_len = data[5], data[6]
+    fixed_end = 7 + id_len + DIGEST_BYTES + fixed.size
+    if len(data) < fixed_end:
+        raise ContainerError("file is truncated (incomplete header)")
+    fields = fixed.unpack_from(data, 7 + id_len + DIGEST_BYTES)
+    end = fixed_end + table_size(fields)
     if len(data) < end + _CRC.size:
         raise ContainerError("file is truncated (incomplete header)")
     (stored_crc,) = _CRC.unpack_from(data, end)
@@ -161,13 +153,35 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Hea
     except UnicodeDecodeError:
         raise ContainerError("header is corrupt (model id is not ASCII)") from None
     digest = bytes(data[7 + id_len : 7 + id_len + DIGEST_BYTES])
-    width, height, channels, lat_h, lat_w, payload_length = _FIXED.unpack_from(data, 7 + id_len + DIGEST_BYTES)
+    width, height, channels, lat_h, lat_w = fields[:5]
     if width < 1 or height < 1:
         raise ContainerError("header declares an empty image")
     if width * height > max_pixels:
         raise ContainerError(f"header declares {width}×{height} = {width * height} pixels, over the limit of {max_pixels}")
     if (lat_h, lat_w) != latent_size(height, width) or channels < 1:
         raise ContainerError("header is corrupt (latent shape does not match the image size)")
+    return end, model_id, digest, fields
+
+
+def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, int]:
+    """Header and its length in bytes; checks magic, version, CRC and sizes, not the payload."""
+    if len(data) < 7:
+        if MAGIC.startswith(bytes(data[:4])) and data:
+            raise ContainerError("file is truncated (incomplete header)")
+        raise ContainerError("not an rdcodec file (too short)")
+    if data[:4] != MAGIC:
+        raise ContainerError("not an rdcodec file (wrong magic bytes)")
+    version = data[4]
+    if version == 2:
+        raise ContainerError("this is a format version 2 file: read it with parse_header_v2 / unpack_any")
+    if version > FORMAT_VERSION:
+        raise ContainerError(
+            f"file uses format version {version}, newer than this rdcodec supports ({FORMAT_VERSION}); upgrade rdcodec"
+        )
+    if version < 1:
+        raise ContainerError(f"unknown format version {version}")
+    end, model_id, digest, fields = _checked_fields(data, _FIXED, lambda fields: 0, max_pixels)
+    width, height, channels, lat_h, lat_w, payload_length = fields
     if payload_length % 4:
         raise ContainerError("header is corrupt (payload length)")
     header = Header(model_id, digest, width, height, channels, lat_h, lat_w, payload_length, version)
@@ -236,20 +250,12 @@ def header_size_v2(model_id: str, chunk_count: int) -> int:
 
 
 def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
-    model_id = header.model_id.encode("ascii")
-    if not 1 <= len(model_id) <= MAX_MODEL_ID:
-        raise ValueError(f"model id must be 1…{MAX_MODEL_ID} ASCII bytes")
-    if len(header.model_digest) != DIGEST_BYTES:
-        raise ValueError(f"model digest must be {DIGEST_BYTES} bytes")
     if [n for _, n in header.chunks] != [len(c) for c in chunks] or any(len(c) % 4 for c in chunks):
         raise ValueError("chunk lengths do not match the header or are not multiples of 4")
     if sum(k for k, _ in header.chunks) != header.latent_channels or not 1 <= len(chunks) <= header.latent_channels:
         raise ValueError("chunks must cover the latent channels exactly")
     head = (
-        MAGIC
-        + bytes([2, 0, len(model_id)])
-        + model_id
-        + header.model_digest
+        _identity(2, header)
         + _FIXED_V2.pack(
             header.width,
             header.height,
@@ -272,35 +278,12 @@ def parse_header_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
         raise ContainerError("file is truncated (incomplete header)")
     if data[:4] != MAGIC:
         raise ContainerError("not an rdcodec file (wrong magic bytes)")
-    version, flags, id_len = data[4], data[5], data[6]
+    version, id_len = data[4], data[6]
     if version != 2:
         raise ContainerError(f"not a format version 2 file (version {version})")
+    end, model_id, digest, fields = _checked_fields(data, _FIXED_V2, lambda fields: _CHUNK.size * fields[-1], max_pixels)
+    width, height, channels, lat_h, lat_w, step_index, block, chunk_count = fields
     fixed_end = 7 + id_len + DIGEST_BYTES + _FIXED_V2.size
-    if len(data) < fixed_end:
-        raise ContainerError("file is truncated (incomplete header)")
-    chunk_count = _FIXED_V2.unpack_from(data, 7 + id_len + DIGEST_BYTES)[-1]
-    end = fixed_end + _CHUNK.size * chunk_count
-    if len(data) < end + _CRC.size:
-        raise ContainerError("file is truncated (incomplete header)")
-    (stored_crc,) = _CRC.unpack_from(data, end)
-    if zlib.crc32(bytes(data[:end])) != stored_crc:
-        raise ContainerError("header is corrupt (CRC mismatch)")
-    if flags != 0:
-        raise ContainerError(f"unsupported header flags {flags:#04x}")
-    if not 1 <= id_len <= MAX_MODEL_ID:
-        raise ContainerError("header is corrupt (model id length)")
-    try:
-        model_id = bytes(data[7 : 7 + id_len]).decode("ascii")
-    except UnicodeDecodeError:
-        raise ContainerError("header is corrupt (model id is not ASCII)") from None
-    digest = bytes(data[7 + id_len : 7 + id_len + DIGEST_BYTES])
-    width, height, channels, lat_h, lat_w, step_index, block, _ = _FIXED_V2.unpack_from(data, 7 + id_len + DIGEST_BYTES)
-    if width < 1 or height < 1:
-        raise ContainerError("header declares an empty image")
-    if width * height > max_pixels:
-        raise ContainerError(f"header declares {width}×{height} = {width * height} pixels, over the limit of {max_pixels}")
-    if (lat_h, lat_w) != latent_size(height, width) or channels < 1:
-        raise ContainerError("header is corrupt (latent shape does not match the image size)")
     if block > MAX_BLOCK:
         raise ContainerError("header is corrupt (block side)")
     chunks = tuple(_CHUNK.unpack_from(data, fixed_end + _CHUNK.size * i) for i in range(chunk_count))

@@ -102,6 +102,16 @@ def encode(symbols: np.ndarray, tables: FrozenTables) -> CodedSymbols:
     return CodedSymbols(payload, estimate_bits(symbols, tables), int(escaped.sum()))
 
 
+def decode_escaped(decoder) -> int:
+    """One escaped symbol from the bypass: its 6-bit length, then its bits in chunks of ≤ 16."""
+    nbits = int(decoder.decode(_uniform(ESCAPE_LENGTH_ALPHABET)))
+    u = 0
+    for k in range(0, nbits, ESCAPE_CHUNK_BITS):
+        size = min(ESCAPE_CHUNK_BITS, nbits - k)
+        u |= int(decoder.decode(_uniform(1 << size))) << k
+    return _unzigzag(u)
+
+
 def minimum_bits(tables: FrozenTables, n: int) -> float:
     """The fewest bits any ``n`` positions can cost: every symbol at its channel's most likely index."""
     best = np.array([tables.row(c).max() for c in range(tables.channels)], dtype=np.float64) / TOTAL
@@ -135,14 +145,8 @@ def decode(payload: bytes, tables: FrozenTables, n: int) -> np.ndarray:
             out[c] = idx + int(tables.lower[c])
         length = tables.length.astype(np.int64)[:, None]
         escaped = np.argwhere(out - tables.lower.astype(np.int64)[:, None] == length)
-        length_model = _uniform(ESCAPE_LENGTH_ALPHABET)
         for c, i in escaped:
-            nbits = int(decoder.decode(length_model))
-            u = 0
-            for k in range(0, nbits, ESCAPE_CHUNK_BITS):
-                size = min(ESCAPE_CHUNK_BITS, nbits - k)
-                u |= int(decoder.decode(_uniform(1 << size))) << k
-            out[c, i] = _unzigzag(u)
+            out[c, i] = decode_escaped(decoder)
     except (RuntimeError, ValueError, AssertionError, OverflowError) as exc:  # constriction on words it cannot parse
         raise EntropyDecodeError(f"payload is damaged: entropy decoding failed ({type(exc).__name__})") from None
     if np.abs(out).max(initial=0) > np.iinfo(np.int32).max:
