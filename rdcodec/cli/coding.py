@@ -233,7 +233,7 @@ def encode_command(
         if search:
             _check_searchable(m)
         if layout["version"] == 2:
-            _check_version_2(m, chunks)
+            layout["registry"] = _check_version_2(m, chunks)
         elif chunks is not None:
             raise CommandError("--chunks needs --format-version 2")
         if pairs is None:
@@ -274,12 +274,15 @@ def _read_image(source: str, max_pixels: int):
     return read_image(read_input(source), max_pixels=max_pixels, name="standard input" if source == "-" else source)
 
 
-def _check_version_2(m, chunks: int | None) -> None:
+def _check_version_2(m, chunks: int | None):
+    """The registry the version 2 encodes use (its manifest read once); reads the model's grid."""
     from rdcodec.codec_v2 import grid_of
 
-    grid = grid_of(m, open_registry()).grid
+    registry = open_registry()
+    grid = grid_of(m, registry).grid
     if chunks is not None and chunks > grid.channels:
         raise CommandError(f"--chunks {chunks}: the model has only {grid.channels} channels")
+    return registry
 
 
 def _encode_one(
@@ -295,7 +298,7 @@ def _encode_one(
         if layout["targets"]:
             from rdcodec.rate_control import encode_to_target
 
-            reached = encode_to_target(loaded, m, open_registry(), chunks=chunks, max_pixels=max_pixels, **layout["targets"])
+            reached = encode_to_target(loaded, m, layout["registry"], chunks=chunks, max_pixels=max_pixels, **layout["targets"])
             v2 = reached.encoded
             extra = {
                 "target": reached.target,
@@ -312,7 +315,7 @@ def _encode_one(
                     f"the closest it gets is {reached.achieved:.4g}"
                 )
         else:
-            v2 = encode_image_v2(loaded, m, open_registry(), chunks=chunks, search=search, max_pixels=max_pixels)
+            v2 = encode_image_v2(loaded, m, layout["registry"], chunks=chunks, search=search, max_pixels=max_pixels)
         write_output(output, v2.data, force)
         return {
             **extra,
