@@ -241,14 +241,20 @@ def is_small_image(height: int, width: int) -> bool:
 
 
 def latent_symbols(
-    model: Model, pixels: np.ndarray, search: int = 0, tile: int | None = DEFAULT_TILE, step: float | None = None
+    model: Model,
+    pixels: np.ndarray,
+    search: int = 0,
+    tile: int | None = DEFAULT_TILE,
+    step: float | None = None,
+    search_method: str = "sga",
 ) -> np.ndarray:
     """The model's quantized latent symbols round((g_a(x) − median) / Δ) as int32 [M, h, w].
 
     The analysis transform runs in tiles of ``tile`` latent positions (:mod:`rdcodec.tiling`;
     ``None``: one pass). With ``search`` > 0, that many steps of the encoder-side RD search
     (:mod:`rdcodec.search`) refine them for this image under the model's own D and λ1; the
-    search works on the whole image at once.
+    search works on the whole image at once, by stochastic Gumbel annealing unless
+    ``search_method = "ste"`` (straight-through rounding, the search of earlier releases).
 
     Small images (:func:`is_small_image`: 1–2 latent positions across, e.g. anything under
     32 pixels on a side) are refined even with ``search = 0``: the transforms see their zero
@@ -294,6 +300,7 @@ def latent_symbols(
             table_bits=lambda s: _table_bits(model, s),
             bf16=False,
             crop=(height, width),
+            method="ste",
         )[0]
     else:
         x = to_tensor(_padded(pixels))
@@ -315,6 +322,7 @@ def latent_symbols(
             lambda1=float(objective.lambda1),
             iterations=search,
             table_bits=lambda s: _table_bits(model, s),
+            method=search_method,
         )[0]
     return symbols.to(torch.int64).numpy().astype(np.int32)
 
@@ -410,7 +418,7 @@ def decode_stream(
     :func:`load_model`; ``cache`` (a dict) keeps the models loaded here by id, for decoding many
     streams in one process.
     """
-    if len(data) > 4 and data[:4] == container.MAGIC and data[4] == 2:
+    if len(data) > 4 and data[:4] == container.MAGIC and data[4] in container.CHUNKED_VERSIONS:
         from rdcodec.codec_v2 import decode_stream_v2
 
         v2 = decode_stream_v2(data, model, registry, max_pixels, tile, runtime, threads, cache)

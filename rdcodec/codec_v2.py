@@ -1,4 +1,4 @@
-"""Format version 2 streams: the per-image adaptive prior and progressive chunks.
+"""Format version 2 and 3 streams: the per-image adaptive prior and progressive chunks.
 
 Encoding (docs/format.md, "Format version 2")::
 
@@ -10,6 +10,17 @@ Encoding (docs/format.md, "Format version 2")::
 Decoding a prefix of whole chunks (``partial``) gives the image from the most important
 channels, the others at their medians (symbol 0): RaDOGAGA's latent is PCA-like, so the first
 channels carry most of the picture.
+
+Version 3 (``factors``, :mod:`rdcodec.format.layers`) codes the same symbols in layers, coarse
+to fine (default bins of 9, then 3, then the symbols), each layer cut into chunks by the same
+importance order::
+
+    symbols ─► layer 0: bins of 9, every channel (one chunk)
+            ─► layer 1: which third of its bin, channels in importance order (chunks)
+            ─► layer 2: the symbol, channels in importance order (chunks)
+
+so the first few per cent of the file already hold every channel coarsely, and a prefix
+decodes each symbol at the centroid of the finest bin received.
 """
 
 from __future__ import annotations
@@ -35,12 +46,23 @@ from rdcodec.format.adaptive import DEFAULT_BLOCK, block_ids, choose_offsets
 from rdcodec.format.chunk_coding import ChunkLayout, decode_chunk, encode_chunk, minimum_chunk_bits
 from rdcodec.format.container import ContainerV2, HeaderV2
 from rdcodec.format.errors import CodecError
+from rdcodec.format.layer_coding import (
+    LayerChunk,
+    LayerModels,
+    decode_layer_chunk,
+    encode_layer_chunk,
+    minimum_layer_chunk_bits,
+    reconstruction_values,
+)
+from rdcodec.format.layers import DEFAULT_FACTORS, check_factors
 from rdcodec.format.range_coding import CODER_SLACK_BITS, EntropyDecodeError
 from rdcodec.tiling import DEFAULT_TILE
 from rdcodec.zoo.registry import Registry
 
 #: Channel counts of the chunks, most important first; the last chunk takes the rest.
 DEFAULT_CHUNKS = (8, 8, 16, 32)
+#: Version 3's default chunks after layer 0 hold about this share of the file each.
+LAYER_CHUNK_FRACTION = 0.04
 
 
 class EncodeResultV2(NamedTuple):
@@ -61,8 +83,17 @@ class DecodeResultV2(NamedTuple):
     header: HeaderV2
     bits_per_pixel: float  # of the bytes decoded
     chunks_decoded: int
-    channels_decoded: int
+    channels_decoded: int  # version 3: channels decoded to their last layer
     bytes_decoded: int
+    layers_decoded: int = 1  # version 3: layers every channel has (0 … L)
+
+
+class ChunkSymbols(NamedTuple):
+    """What the whole chunks of a stream say about its latent (integer parse, then values)."""
+
+    values: np.ndarray  # [M, h·w]: int32 symbols (version 2, or version 3 complete), else float32
+    channels_decoded: int  # channels known exactly (all their layers)
+    layers_decoded: int  # layers complete for every channel
 
 
 def chunk_plan(channels: int, chunks: tuple[int, ...] | int = DEFAULT_CHUNKS) -> tuple[int, ...]:
@@ -99,10 +130,12 @@ def grid_of(model: Model, registry: Registry) -> GridCoding:
 def _layouts(header: HeaderV2, grid: GridCoding) -> list[ChunkLayout]:
     order = grid.grid.channel_order
     blocks, n_blocks = block_ids(header.latent_height, header.latent_width, header.block)
-    layouts, start = [], 0
-    for number, (count, _) in enumerate(header.chunks):
+    layouts, start, current = [], 0, 0
+    for number, ((count, _), layer) in enumerate(zip(header.chunks, header.layers)):
+        if layer != current:  # each layer runs over the channels again, from the first
+            current, start = layer, 0
         channels = order[start : start + count].astype(np.int64)
-        layouts.append(ChunkLayout(channels, header.step_index, blocks, n_blocks, number == 0, header.block > 0))
+        layouts.append(ChunkLayout(channels, header.step_index, blocks, n_blocks, number == 0, header.block > 0, layer))
         start += count
     return layouts
 
@@ -112,19 +145,23 @@ def encode_image_v2(
     model: Model,
     registry: Registry | None = None,
     step_index: int | None = None,
-    chunks: tuple[int, ...] | int = DEFAULT_CHUNKS,
+    chunks: tuple[int, ...] | int | None = None,
     block: int = DEFAULT_BLOCK,
     adaptive: bool = True,
     search: int = 0,
     tile: int | None = DEFAULT_TILE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    factors: tuple[int, ...] | None = None,
 ) -> EncodeResultV2:
-    """Encode an image as a version 2 stream of ``model``'s network.
+    """Encode an image as a version 2 stream of ``model``'s network (version 3 with ``factors``).
 
     ``step_index``: the grid step (default: the one nearest the model's own Δ); ``chunks``:
     see :func:`chunk_plan`; ``block``: side of the adaptive prior's blocks in latent positions
     (0: channel offsets only); ``adaptive=False`` codes every symbol with the grid table of
-    the step itself (all offsets 0).
+    the step itself (all offsets 0); ``factors``: the layer factors of a version 3 stream
+    (e.g. :data:`~rdcodec.format.layers.DEFAULT_FACTORS`; ``chunks`` then cuts every layer
+    after the first, which is one chunk). ``chunks = None``: :data:`DEFAULT_CHUNKS` for
+    version 2; for version 3, chunks of about :data:`LAYER_CHUNK_FRACTION` of the file each.
     """
     registry = registry or Registry()
     coding = grid_of(model, registry)
@@ -139,8 +176,10 @@ def encode_image_v2(
     height, width = pixels.shape[:2]
     if height * width > max_pixels:
         raise CodecError(f"image is {width}×{height} = {height * width} pixels, over the limit of {max_pixels}")
+    if factors is not None:
+        factors = check_factors(factors)
     symbols = latent_symbols(model, pixels, search, tile, step=float(grid.steps[g]))
-    return encode_symbols_v2(symbols, model, registry, g, width, height, chunks, block, adaptive)
+    return encode_symbols_v2(symbols, model, registry, g, width, height, chunks, block, adaptive, factors)
 
 
 def encode_symbols_v2(
@@ -150,13 +189,14 @@ def encode_symbols_v2(
     step_index: int,
     width: int,
     height: int,
-    chunks: tuple[int, ...] | int = DEFAULT_CHUNKS,
+    chunks: tuple[int, ...] | int | None = None,
     block: int = DEFAULT_BLOCK,
     adaptive: bool = True,
+    factors: tuple[int, ...] | None = None,
 ) -> EncodeResultV2:
     """The version 2 stream of latent symbols int [M, h, w] quantized at grid step ``step_index``
     (the entropy-coding half of :func:`encode_image_v2`; the rate control codes many
-    quantizations of one analysis through it)."""
+    quantizations of one analysis through it); with ``factors``, the version 3 stream."""
     coding = grid_of(model, registry)
     grid = coding.grid
     g = int(step_index)
@@ -168,7 +208,16 @@ def encode_symbols_v2(
         offsets, block_offsets = choose_offsets(flat, grid, g, blocks, n_blocks, use_blocks=block > 0)
     else:
         offsets, block_offsets = np.zeros(m, dtype=np.int64), np.zeros(n_blocks, dtype=np.int64)
-    plan = chunk_plan(m, chunks)
+    models = None
+    if factors is None:
+        plan, layers = chunk_plan(m, DEFAULT_CHUNKS if chunks is None else chunks), ()
+    else:
+        factors = check_factors(factors)
+        models = LayerModels(grid, factors)
+        per_layer = (1,) * m if chunks is None else chunk_plan(m, chunks)  # None: one channel a chunk, merged below
+        layer_plans = [(m,)] + [per_layer] * (len(factors) - 1) if len(factors) > 1 else [per_layer]
+        plan = tuple(k for p in layer_plans for k in p)
+        layers = tuple(ell for ell, p in enumerate(layer_plans) for _ in p)
     header = HeaderV2(
         coding.entry.id,
         bytes.fromhex(coding.entry.digest)[: container.DIGEST_BYTES],
@@ -180,11 +229,15 @@ def encode_symbols_v2(
         g,
         block,
         tuple((k, 0) for k in plan),
+        3 if factors is not None else 2,
+        factors or (1,),
+        layers,
     )
-    payloads = []
-    for layout in _layouts(header, coding):
-        channels = layout.channels
-        payloads.append(encode_chunk(flat[channels], layout, grid, offsets[channels], block_offsets))
+    payloads = _payloads(header, coding, flat, offsets, block_offsets, models)
+    if factors is not None and chunks is None and len(factors) > 1:
+        plan, layers = _balanced_plan(header, payloads)
+        header = dataclasses.replace(header, chunks=tuple((k, 0) for k in plan), chunk_layers=layers)
+        payloads = _payloads(header, coding, flat, offsets, block_offsets, models)
     header = dataclasses.replace(header, chunks=tuple((k, len(p)) for k, p in zip(plan, payloads)))
     data = container.pack_v2(header, payloads)
     return EncodeResultV2(
@@ -201,15 +254,56 @@ def encode_symbols_v2(
     )
 
 
-def chunk_symbols(parsed: ContainerV2, coding: GridCoding) -> tuple[np.ndarray, int]:
-    """(symbols int32 [M, h·w], channels decoded) of the chunks a stream holds; the channels of
-    missing chunks are 0 (their medians). Integer-only: no network, no floating point."""
+def _payloads(header: HeaderV2, coding: GridCoding, flat, offsets, block_offsets, models) -> list[bytes]:
+    payloads = []
+    for layout in _layouts(header, coding):
+        channels = layout.channels
+        if models is None:
+            payloads.append(encode_chunk(flat[channels], layout, coding.grid, offsets[channels], block_offsets))
+        else:
+            payloads.append(encode_layer_chunk(flat[channels], layout, models, offsets[channels], block_offsets))
+    return payloads
+
+
+def _balanced_plan(header: HeaderV2, payloads: list[bytes]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Version 3's default chunks, from a first pass of one channel a chunk after layer 0:
+    consecutive channels of a layer are merged until a chunk holds at least
+    :data:`LAYER_CHUNK_FRACTION` of the file (a rest under half of that joins the chunk before it)."""
+    total = sum(len(p) + 4 for p in payloads)
+    target = LAYER_CHUNK_FRACTION * total
+    plan, layers = [header.latent_channels], [0]
+    for layer in range(1, len(header.factors)):
+        sizes = [len(p) + 4 for p, ell in zip(payloads, header.layers) if ell == layer]
+        count, acc = 0, 0
+        for size in sizes:
+            count, acc = count + 1, acc + size
+            if acc >= target:
+                plan.append(count)
+                layers.append(layer)
+                count, acc = 0, 0
+        if count and acc < target / 2 and layers[-1] == layer:  # a small rest joins the chunk before it
+            plan[-1] += count
+        elif count:
+            plan.append(count)
+            layers.append(layer)
+    return tuple(plan), tuple(layers)
+
+
+def chunk_symbols(parsed: ContainerV2, coding: GridCoding) -> ChunkSymbols:
+    """The latent [M, h·w] the whole chunks of a stream give. Version 2: int32 symbols, the
+    channels of missing chunks 0 (their medians). Version 3: the symbols when every layer is
+    there, else float32 values: each symbol at the centroid of the finest bin received (0 where
+    no layer of its channel arrived). The parse is integer-only; no network is run."""
     header, grid = parsed.header, coding.grid
     n = header.latent_height * header.latent_width
     layouts = _layouts(header, coding)
+    models = LayerModels(grid, header.factors) if header.format_version == 3 else None
     for layout, payload in zip(layouts, parsed.chunks):  # before allocating for the declared size
-        if minimum_chunk_bits(layout, grid, n) > 8 * len(payload) + CODER_SLACK_BITS:
+        least = minimum_chunk_bits(layout, grid, n) if models is None else minimum_layer_chunk_bits(layout, models, n)
+        if least > 8 * len(payload) + CODER_SLACK_BITS:
             raise CodecError(f"payload is damaged: a chunk of {len(payload)} bytes cannot hold the {n} latent positions declared")
+    if models is not None:
+        return _layered_symbols(parsed, layouts, models, n)
     symbols = np.zeros((header.latent_channels, n), dtype=np.int32)
     block_offsets = None
     channels_decoded = 0
@@ -220,7 +314,56 @@ def chunk_symbols(parsed: ContainerV2, coding: GridCoding) -> tuple[np.ndarray, 
             channels_decoded += len(layout.channels)
     except EntropyDecodeError as exc:
         raise CodecError(str(exc)) from None
-    return symbols, channels_decoded
+    return ChunkSymbols(symbols, channels_decoded, int(channels_decoded == header.latent_channels))
+
+
+def _layered_symbols(parsed: ContainerV2, layouts: list[ChunkLayout], models: LayerModels, n: int) -> ChunkSymbols:
+    header = parsed.header
+    m, last = header.latent_channels, len(header.factors) - 1
+    states: dict[int, _ChannelState] = {}  # channel → its bins after the deepest layer received
+    depth = np.full(m, -1, dtype=np.int64)
+    offsets = np.zeros(m, dtype=np.int64)
+    block_offsets = None
+    try:
+        for layout, payload in zip(layouts, parsed.chunks):
+            channels = layout.channels
+            prev = None
+            if layout.layer:
+                rows = [states[int(c)] for c in channels]
+                prev = LayerChunk(
+                    np.stack([r.bins for r in rows]), np.stack([r.escaped for r in rows]), offsets[channels], block_offsets
+                )
+            state = decode_layer_chunk(payload, layout, models, n, block_offsets, offsets[channels], prev)
+            block_offsets = state.block_offsets
+            offsets[channels] = state.channel_offsets
+            for row, c in enumerate(channels):
+                states[int(c)] = _ChannelState(state.bins[row], state.escaped[row])
+            depth[channels] = layout.layer
+    except EntropyDecodeError as exc:
+        raise CodecError(str(exc)) from None
+    channels_decoded = int((depth == last).sum())
+    if channels_decoded == m:
+        values = np.stack([states[c].bins for c in range(m)]).astype(np.int32)
+        return ChunkSymbols(values, m, last + 1)
+    values = np.zeros((m, n), dtype=np.float32)
+    for layer in range(last + 1):
+        channels = np.flatnonzero(depth == layer)
+        if not channels.size:
+            continue
+        layout = layouts[0]._replace(channels=channels, layer=layer)
+        state = LayerChunk(
+            np.stack([states[int(c)].bins for c in channels]),
+            np.stack([states[int(c)].escaped for c in channels]),
+            offsets[channels],
+            np.asarray(block_offsets, dtype=np.int64),
+        )
+        values[channels] = reconstruction_values(models, layout, state, layer)
+    return ChunkSymbols(values, channels_decoded, int(depth.min()) + 1)
+
+
+class _ChannelState(NamedTuple):
+    bins: np.ndarray
+    escaped: np.ndarray
 
 
 def decode_stream_v2(
@@ -258,18 +401,28 @@ def decode_stream_v2(
         raise CodecError("file's latent channel count does not match the model")
     if header.step_index >= grid.size:
         raise CodecError(f"file's step index {header.step_index} is outside the model's grid (0…{grid.size - 1})")
-    symbols, channels_decoded = chunk_symbols(parsed, coding)
+    decoded = chunk_symbols(parsed, coding)
     if model is None:
         model = load_entry(coding.entry, registry, runtime=runtime, threads=threads)
         if cache is not None:
             cache[model.id] = model
-    lat = symbols.reshape(header.latent_channels, header.latent_height, header.latent_width)
+    lat = decoded.values.reshape(header.latent_channels, header.latent_height, header.latent_width)
     pixels = reconstruct(model, lat, header.height, header.width, tile, step=float(grid.steps[header.step_index]))
-    return DecodeResultV2(pixels, header, parsed.size * 8 / header.pixels, len(parsed.chunks), channels_decoded, parsed.size)
+    return DecodeResultV2(
+        pixels,
+        header,
+        parsed.size * 8 / header.pixels,
+        len(parsed.chunks),
+        decoded.channels_decoded,
+        parsed.size,
+        decoded.layers_decoded,
+    )
 
 
 __all__ = [
     "DEFAULT_CHUNKS",
+    "DEFAULT_FACTORS",
+    "ChunkSymbols",
     "DecodeResultV2",
     "EncodeResultV2",
     "chunk_plan",

@@ -77,8 +77,10 @@ def encode_to_target(
     block: int = DEFAULT_BLOCK,
     tile: int | None = DEFAULT_TILE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    factors: tuple[int, ...] | None = None,
 ) -> TargetResult:
-    """A version 2 stream meeting one target (see the module docstring)."""
+    """A version 2 stream meeting one target (see the module docstring); with ``factors``, a
+    version 3 stream (:mod:`rdcodec.format.layers`), its size measured as written."""
     given = {k: v for k, v in (("bpp", bpp), ("ssim", ssim), ("psnr", psnr)) if v is not None}
     if len(given) != 1:
         raise ValueError("give exactly one of bpp, ssim, psnr")
@@ -107,7 +109,7 @@ def encode_to_target(
                 symbols = latent_symbols(model, pixels, step=step)
             else:
                 symbols = _deadzone_round((z - model.medians[:, None, None]) / np.float32(step), theta)
-            encoded = encode_symbols_v2(symbols, model, registry, g, width, height, chunks, block)
+            encoded = encode_symbols_v2(symbols, model, registry, g, width, height, chunks, block, factors=factors)
             probes += 1
             if target == "bpp":
                 value = encoded.bits_per_pixel

@@ -92,3 +92,62 @@ def test_version_2_errors_keep_the_contract(tmp_path, png, env):
     _bad(r, png_out)
     assert "CRC mismatch in chunk" in r.stderr
     _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "-m", "tiny-grid"]), out)  # a grid model writes v2
+
+
+def test_encode_and_decode_version_3_layers(tmp_path, png, env):
+    rdc = tmp_path / "l.rdc"
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(rdc), "--format-version", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["format_version"] == 3 and summary["layers"] == [9, 3, 1]
+    data = rdc.read_bytes()
+    assert data[4] == 3 and summary["bytes"] == len(data)
+    info = json.loads(CliRunner().invoke(main, ["info", str(rdc), "--json"]).stdout)
+    assert info["format_version"] == 3 and info["layers"] == [9, 3, 1] and info["chunk_layers"][0] == 0
+    assert len(info["chunk_layers"]) == len(info["chunks"]) == len(summary["chunk_bytes"])
+    text = CliRunner().invoke(main, ["info", str(rdc)]).stdout
+    assert "layers          9,3,1" in text
+    full, part = tmp_path / "full.png", tmp_path / "part.png"
+    assert CliRunner().invoke(main, ["decode", str(rdc), "-o", str(full)]).exit_code == 0
+    header = container.unpack_v2(data).header
+    base = container.header_size_v3(header.model_id, len(header.chunks), 3) + header.chunks[0][1] + 4
+    r = CliRunner().invoke(main, ["decode", str(rdc), "-o", str(part), "--max-bytes", str(base), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert (report["chunks_decoded"], report["layers_decoded"], report["layers"], report["bytes_decoded"]) == (1, 1, 3, base)
+    assert report["channels_decoded"] == 0  # every channel known to its bin of 9, none exactly
+    r = CliRunner().invoke(main, ["decode", str(rdc), "-o", str(tmp_path / "p2.png"), "--max-bytes", str(base)])
+    assert "1 of 3 layers complete, 0 of 16 channels exact" in r.stderr
+    a, b = np.asarray(Image.open(full)).astype(int), np.asarray(Image.open(part)).astype(int)
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    rdc2 = tmp_path / "two.rdc"
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(rdc2), "--format-version", "3", "--layers", "3,1"])
+    assert r.exit_code == 0 and container.unpack_v2(rdc2.read_bytes()).header.factors == (3, 1)
+    t = tmp_path / "t.rdc"
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(t), "--format-version", "3", "--target-bpp", "1.5", "--json"])
+    assert r.exit_code == 0, r.output
+    assert t.read_bytes()[4] == 3 and json.loads(r.stdout)["bpp"] <= 1.5
+
+
+def test_version_3_errors_keep_the_contract(tmp_path, png, env):
+    out = tmp_path / "x.rdc"
+    for args in (
+        ["--layers", "9,3,1"],  # needs format 3
+        ["--format-version", "2", "--layers", "9,3,1"],
+        ["--format-version", "3", "--layers", "9,4,1"],
+        ["--format-version", "3", "--layers", "9,3"],
+        ["--format-version", "3", "--layers", "x"],
+    ):
+        r = CliRunner().invoke(main, ["encode", str(png), "-o", str(out), *args])
+        _bad(r, out)
+        assert "--layers" in r.stderr
+    rdc = tmp_path / "l.rdc"
+    assert CliRunner().invoke(main, ["encode", str(png), "-o", str(rdc), "--format-version", "3"]).exit_code == 0
+    damaged = bytearray(rdc.read_bytes())
+    damaged[-10] ^= 0x04
+    bad = tmp_path / "bad.rdc"
+    bad.write_bytes(bytes(damaged))
+    png_out = tmp_path / "o.png"
+    r = CliRunner().invoke(main, ["decode", str(bad), "-o", str(png_out), "--partial"])
+    _bad(r, png_out)
+    assert "CRC mismatch in chunk" in r.stderr

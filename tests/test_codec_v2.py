@@ -23,7 +23,8 @@ def model(grid_registry):
 
 def _symbols_of(result, model, registry, partial=False, data=None):
     parsed = container.unpack_v2(data or result.data, partial=partial)
-    symbols, decoded = chunk_symbols(parsed, grid_of(model, registry))
+    out = chunk_symbols(parsed, grid_of(model, registry))
+    symbols, decoded = out.values, out.channels_decoded
     return symbols.reshape(result.symbols.shape), decoded, parsed
 
 

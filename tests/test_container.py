@@ -42,7 +42,7 @@ def _stream(**kw):
 def test_round_trip_and_layout():
     data = _stream()
     assert data[:4] == MAGIC == b"\x89RDC"
-    assert data[4] == 1 and FORMAT_VERSION == 2
+    assert data[4] == 1 and FORMAT_VERSION == 3
     assert len(data) == header_size("m1") + 8 + 4
     parsed = unpack(data)
     assert parsed.header == _header()
@@ -65,7 +65,7 @@ def test_round_trip_and_layout():
         (lambda d: d[:20], "truncated"),
         (lambda d: d[:-5], "truncated"),
         (lambda d: d + b"\x00", "trailing"),
-        (lambda d: d[:4] + bytes([3]) + d[5:], "newer than this rdcodec supports"),
+        (lambda d: d[:4] + bytes([4]) + d[5:], "newer than this rdcodec supports"),
         (lambda d: d[:10] + bytes([d[10] ^ 0xFF]) + d[11:], "header is corrupt"),
         (lambda d: d[:-6] + bytes([d[-6] ^ 0x01]) + d[-5:], "payload is corrupt"),
     ],

@@ -58,7 +58,7 @@ def test_golden_version_2_stream_decodes_exactly(folder):
     coding = codec.grid_coding(grid_entry, registry.read_file(grid_entry, grid_entry.tables))
     parsed = unpack_v2(data)
     assert parsed.header.block > 0 and len(parsed.header.chunks) > 1
-    symbols, _ = chunk_symbols(parsed, coding)
+    symbols = chunk_symbols(parsed, coding).values
     np.testing.assert_array_equal(symbols.reshape(expected.shape), expected)
     # integer-only path: coding each chunk's symbols again gives its bytes
     from rdcodec.codec_v2 import _layouts
@@ -73,4 +73,57 @@ def test_golden_version_2_stream_decodes_exactly(folder):
     prefix = json.loads((folder / "partial.json").read_text())
     partial = decode_stream_v2(data[: prefix["bytes"]], registry=registry, partial=True)
     assert (partial.chunks_decoded, partial.channels_decoded) == (prefix["chunks"], prefix["channels"])
+    np.testing.assert_array_equal(partial.pixels, np.asarray(Image.open(folder / "partial.png")))
+
+
+V3 = [p for p in VERSIONS if p.name == "v3"]
+
+
+@pytest.mark.parametrize("folder", V3, ids=[p.name for p in V3])
+def test_golden_version_3_stream_decodes_exactly(folder):
+    """Layers, chunks per layer, offsets: the symbols, each chunk re-encoded to its bytes, the
+    pixels, and the image from layer 0 and the first chunk of layer 1, exactly as recorded."""
+    import json
+
+    from rdcodec.codec_v2 import _layouts, chunk_symbols, decode_stream_v2
+    from rdcodec.format.container import unpack_v2
+    from rdcodec.format.layer_coding import LayerChunk, LayerModels, decode_layer_chunk, encode_layer_chunk
+
+    registry = Registry(folder / "models")
+    data = (folder / "image.rdc").read_bytes()
+    expected = np.load(folder / "symbols.npy")
+    grid_entry = next(e for e in registry.entries() if e.kind == "grid")
+    coding = codec.grid_coding(grid_entry, registry.read_file(grid_entry, grid_entry.tables))
+    parsed = unpack_v2(data)
+    header = parsed.header
+    assert header.format_version == 3 and header.factors == (9, 3, 1) and header.block > 0
+    assert len(set(header.layers)) == 3 and len(header.chunks) > 3
+    np.testing.assert_array_equal(chunk_symbols(parsed, coding).values.reshape(expected.shape), expected)
+    # integer-only path: each chunk decoded and coded again gives its bytes
+    models = LayerModels(coding.grid, header.factors)
+    flat = expected.reshape(expected.shape[0], -1)
+    n = flat.shape[1]
+    block_offsets, offsets = None, np.zeros(flat.shape[0], dtype=np.int64)
+    state: dict[int, tuple] = {}
+    for layout, payload in zip(_layouts(header, coding), parsed.chunks):
+        ch = layout.channels
+        prev = None
+        if layout.layer:
+            prev = LayerChunk(
+                np.stack([state[int(c)][0] for c in ch]), np.stack([state[int(c)][1] for c in ch]), offsets[ch], block_offsets
+            )
+        got = decode_layer_chunk(payload, layout, models, n, block_offsets, offsets[ch], prev)
+        block_offsets, offsets[ch] = got.block_offsets, got.channel_offsets
+        for row, c in enumerate(ch):
+            state[int(c)] = (got.bins[row], got.escaped[row])
+        assert encode_layer_chunk(flat[ch], layout, models, offsets[ch], block_offsets) == payload
+    decoded_pixels = decode_stream_v2(data, registry=registry).pixels
+    np.testing.assert_array_equal(decoded_pixels, np.asarray(Image.open(folder / "decoded.png")))
+    prefix = json.loads((folder / "partial.json").read_text())
+    partial = decode_stream_v2(data[: prefix["bytes"]], registry=registry, partial=True)
+    assert (partial.chunks_decoded, partial.layers_decoded, partial.channels_decoded) == (
+        prefix["chunks"],
+        prefix["layers"],
+        prefix["channels"],
+    )
     np.testing.assert_array_equal(partial.pixels, np.asarray(Image.open(folder / "partial.png")))

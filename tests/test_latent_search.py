@@ -55,3 +55,87 @@ def test_search_needs_the_models_lambda(tmp_path):
     with pytest.raises(ValueError, match="cannot be searched"):
         codec.encode_image(synthetic_image(48, 48), model, search=2)
     assert codec.encode_image(synthetic_image(48, 48), model).data  # the plain encoder still works
+
+
+def test_sga_temperature_holds_then_decays_to_the_papers_end_value():
+    from rdcodec.search import SGA_DECAY, SGA_TAU_MAX, sga_temperature
+
+    n = 200
+    taus = [sga_temperature(i, n) for i in range(n)]
+    hold = round(0.35 * n)
+    assert taus[:hold] == [SGA_TAU_MAX] * hold
+    assert all(a > b for a, b in zip(taus[hold:], taus[hold + 1 :]))  # strictly decreasing after the hold
+    assert taus[-1] == pytest.approx(SGA_TAU_MAX * np.exp(-SGA_DECAY * (n - 1 - hold) / (n - hold)))
+    assert sga_temperature(0, 1) == SGA_TAU_MAX  # a one-step search stays at the start temperature
+
+
+def test_sga_round_stays_between_the_neighbours_and_anneals_to_rounding():
+    from rdcodec.search import sga_round
+
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(4000, generator=g) * 3
+    hot = sga_round(v, 0.5, torch.Generator().manual_seed(2))
+    assert (hot >= torch.floor(v) - 1e-6).all() and (hot <= torch.floor(v) + 1 + 1e-6).all()
+    assert not torch.equal(hot, torch.round(v))  # at τ = 0.5 the draw is soft and sometimes rounds away
+    cold = sga_round(v, 0.02, torch.Generator().manual_seed(2))
+    near = (v - torch.round(v)).abs() < 0.45  # away from the ties, τ → 0 is hard rounding
+    assert torch.allclose(cold[near], torch.round(v)[near], atol=1e-3)
+    # the nearer integer is the likelier draw: E[w] moves with the fraction
+    fractions = torch.tensor([0.1, 0.3, 0.7, 0.9]).repeat(5000)
+    means = sga_round(fractions, 0.5, torch.Generator().manual_seed(3)).view(5000, 4).mean(0)
+    assert (means[1:] > means[:-1]).all() and means[0] < 0.5 < means[-1]
+
+
+def test_sga_round_is_differentiable_in_v():
+    from rdcodec.search import sga_round
+
+    v = torch.tensor([0.2, 1.6, -0.7], requires_grad=True)
+    sga_round(v, 0.5, torch.Generator().manual_seed(0)).sum().backward()
+    assert v.grad is not None and torch.isfinite(v.grad).all() and (v.grad != 0).all()
+
+
+@pytest.mark.parametrize("method", ["sga", "ste"])
+def test_both_search_methods_never_lose_to_the_plain_encoder(tiny_model, method):
+    pixels = synthetic_image(40, 56, seed=5)
+    plain = codec.latent_symbols(tiny_model, pixels)
+    searched = codec.latent_symbols(tiny_model, pixels, search=12, search_method=method)
+    assert _objective(tiny_model, pixels, searched) <= _objective(tiny_model, pixels, plain) + 1e-9
+    again = codec.latent_symbols(tiny_model, pixels, search=12, search_method=method)
+    np.testing.assert_array_equal(searched, again)  # SGA's noise is seeded: the same file every time
+
+
+def test_sga_is_the_default_search(tiny_model):
+    pixels = synthetic_image(40, 56, seed=6)
+    default = codec.latent_symbols(tiny_model, pixels, search=20)
+    np.testing.assert_array_equal(default, codec.latent_symbols(tiny_model, pixels, search=20, search_method="sga"))
+
+
+@pytest.mark.parametrize("method", ["sga", "ste"])
+def test_a_search_with_room_to_improve_strictly_lowers_the_objective(method):
+    """A random tiny network is far from its RD optimum: both searches must find better symbols."""
+    from conftest import make_tiny_network
+
+    from rdcodec.search import search_symbols
+
+    net = make_tiny_network(0)
+    x = to_tensor(codec._padded(synthetic_image(40, 56, seed=6)))
+    medians = net.medians().detach()
+
+    def cost(symbols):
+        with torch.no_grad():
+            x_hat = net.decode_latent(symbols + medians.view(1, -1, 1, 1)).clamp(0, 1)
+            bits = net.bin_bits(symbols, medians, 1.0).item()
+        return bits / (x.shape[-1] * x.shape[-2]) + 100.0 * distortion("mse", x, x_hat).item()
+
+    with torch.no_grad():
+        start = torch.round(net.encode_latent(x) - medians.view(1, -1, 1, 1))
+    found = search_symbols(net, x, medians, 1.0, metric="mse", lambda1=100.0, iterations=40, lr=0.2, method=method)
+    assert (found != start).sum() > 10
+    assert cost(found) < cost(start) - 1e-4
+
+
+def test_an_unknown_search_method_is_refused(tiny_model):
+    from rdcodec.search import SearchError
+
+    with pytest.raises(SearchError, match="unknown search method"):
+        codec.latent_symbols(tiny_model, synthetic_image(40, 56), search=2, search_method="annealing")

@@ -3,11 +3,15 @@
 
     python tools/make_golden.py tests/golden/v1
     python tools/make_golden.py tests/golden/v2
+    python tools/make_golden.py tests/golden/v3
 
 Creates a tiny seeded model (its own registry), a source image, the ``.rdc`` stream, the
 decoded PNG and the latent symbols. For version 2 (the folder's name says which) the model
 also gets its grid entry, the stream has several chunks and block offsets, and
-``partial.png``/``partial.json`` hold the image decoded from the first chunk alone. tests/test_golden.py then checks forever that the stream
+``partial.png``/``partial.json`` hold the image decoded from the first chunk alone. For
+version 3 the stream has three layers (9, 3, 1), several chunks per refinement layer and block
+offsets, and the partial image is that of layer 0 and the first chunk of layer 1.
+tests/test_golden.py then checks forever that the stream
 still decodes to exactly those symbols and pixels. Refuses to overwrite an existing folder.
 """
 
@@ -37,6 +41,8 @@ def main(target: str) -> int:
 
     if out.name == "v2":
         return _version_2(out)
+    if out.name == "v3":
+        return _version_3(out)
     registry = export_tiny(out / "models", model_id="golden-v1")
     model = codec.load_model(registry=registry)
     pixels = synthetic_image(24, 40, seed=11)
@@ -74,6 +80,36 @@ def _version_2(out: Path) -> int:
     (out / "partial.png").write_bytes(encode_png(decode_stream_v2(data[:first], registry=registry, partial=True).pixels))
     (out / "partial.json").write_text(json.dumps({"bytes": first, "chunks": 1, "channels": header.chunks[0][0]}) + "\n")
     print(f"wrote {out}: {len(data)} bytes, format 2, chunks {header.chunks}", file=sys.stderr)
+    return 0
+
+
+def _version_3(out: Path) -> int:
+    import json
+
+    from conftest import export_tiny, synthetic_image
+
+    from rdcodec import codec
+    from rdcodec.codec_v2 import decode_stream_v2, encode_image_v2
+    from rdcodec.format import container
+    from rdcodec.image_io import encode_png
+
+    registry = export_tiny(out / "models", model_id="golden-v3", grid=True, M=16)
+    model = codec.load_model(registry=registry)
+    pixels = synthetic_image(72, 104, seed=13)
+    Image.fromarray(pixels).save(out / "source.png")
+    result = encode_image_v2(pixels, model, registry, chunks=(4, 4), block=2, factors=(9, 3, 1))
+    data = result.data
+    (out / "image.rdc").write_bytes(data)
+    np.save(out / "symbols.npy", result.symbols)
+    (out / "decoded.png").write_bytes(encode_png(decode_stream_v2(data, registry=registry).pixels))
+    header = container.unpack_v2(data).header
+    head = container.header_size_v3(header.model_id, len(header.chunks), len(header.factors))
+    first = head + sum(n + 4 for _, n in header.chunks[:2])
+    partial = decode_stream_v2(data[:first], registry=registry, partial=True)
+    (out / "partial.png").write_bytes(encode_png(partial.pixels))
+    record = {"bytes": first, "chunks": 2, "layers": partial.layers_decoded, "channels": partial.channels_decoded}
+    (out / "partial.json").write_text(json.dumps(record) + "\n")
+    print(f"wrote {out}: {len(data)} bytes, format 3, layers {header.factors}, chunks {header.chunks}", file=sys.stderr)
     return 0
 
 

@@ -152,15 +152,22 @@ def _max_pixels_option(verb: str):
     type=click.IntRange(0, 10000),
     default=0,
     show_default=True,
-    help="encoder-side RD search: gradient steps per image (slower encoding, same decoder; ~30 is a good value)",
+    help="encoder-side RD search by stochastic Gumbel annealing: iterations per image (slower encoding, same decoder; 100–1000)",
 )
 @click.option(
     "--format-version",
     "version",
-    type=click.Choice(["1", "2"]),
+    type=click.Choice(["1", "2", "3"]),
     default=None,
-    help="stream format: 2 adds the per-image adaptive prior (fewer bytes) and progressive chunks "
-    "(decode --partial / --max-bytes); both decode forever  [default: 1; 2 with a --target-*]",
+    help="stream format: 2 adds the per-image adaptive prior (fewer bytes) and progressive chunks by "
+    "channel (decode --partial / --max-bytes); 3 codes those in layers, coarse to fine, so that any "
+    "prefix gives the whole picture; all decode forever  [default: 1; 2 with a --target-*]",
+)
+@click.option(
+    "--layers",
+    default=None,
+    metavar="F,F,...,1",
+    help="format 3: the layer factors, coarse to fine (odd, each a multiple of the next, the last 1)  [default: 9,3,1]",
 )
 @click.option(
     "--target-bpp",
@@ -184,8 +191,9 @@ def _max_pixels_option(verb: str):
     "--chunks",
     type=click.IntRange(1, 1024),
     default=None,
-    help="format 2: cut the channels into this many chunks, sizes doubling (default: 8, 8, 16, 32 and the rest "
-    "channels); 1 gives the smallest file, more give finer progressive steps",
+    help="formats 2 and 3: cut the channels (of each layer after the first, in format 3) into this many chunks, "
+    "sizes doubling (default: 8, 8, 16, 32 and the rest channels in format 2; chunks of about 4 %% of the file "
+    "in format 3); 1 gives the smallest file, more give finer progressive steps",
 )
 @_max_pixels_option("encode")
 @_threads_option()
@@ -199,6 +207,7 @@ def encode_command(
     metric,
     search,
     version,
+    layers,
     target_bpp,
     target_ssim,
     target_psnr,
@@ -211,12 +220,13 @@ def encode_command(
     """Compress images IN... (any format Pillow reads; - for stdin) into .rdc files.
 
     With --target-bpp, --target-ssim or --target-psnr the grid step (and a dead zone between
-    steps) is searched per image so the real file meets the target (format version 2).
+    steps) is searched per image so the real file meets the target (format version 2, or 3).
     """
     errors = _user_errors(search=bool(search))
     targets = {k: v for k, v in (("bpp", target_bpp), ("ssim", target_ssim), ("psnr", target_psnr)) if v is not None}
-    layout = {"version": int(version or (2 if targets else 1)), "chunks": chunks, "targets": targets}
+    layout = {"version": int(version or (2 if targets else 1)), "chunks": chunks, "targets": targets, "factors": None}
     try:
+        layout["factors"] = _layer_factors(layers, layout["version"])
         if metric is not None:
             _check_ladder(metric)
         pairs = _batch_targets(sources, output, ".rdc")
@@ -226,16 +236,16 @@ def encode_command(
         m = _load(model, quality, metric, threads)
         if len(targets) > 1:
             raise CommandError("give one of --target-bpp, --target-ssim, --target-psnr")
-        if targets and layout["version"] != 2:
-            raise CommandError("--target-* writes format version 2; drop --format-version 1")
+        if targets and layout["version"] == 1:
+            raise CommandError("--target-* writes format version 2 or 3; drop --format-version 1")
         if targets and search:
             raise CommandError("--target-* and --search cannot be combined")
         if search:
             _check_searchable(m)
-        if layout["version"] == 2:
+        if layout["version"] in (2, 3):
             layout["registry"] = _check_version_2(m, chunks)
         elif chunks is not None:
-            raise CommandError("--chunks needs --format-version 2")
+            raise CommandError("--chunks needs --format-version 2 or 3")
         if pairs is None:
             summary = _encode_one(loaded, sources[0], output, m, search, max_pixels, force, prefix="", layout=layout)
     except errors as exc:
@@ -274,6 +284,22 @@ def _read_image(source: str, max_pixels: int):
     return read_image(read_input(source), max_pixels=max_pixels, name="standard input" if source == "-" else source)
 
 
+def _layer_factors(text: str | None, version: int):
+    """``--layers`` as a checked tuple (format 3's default when not given), None below format 3."""
+    if version != 3:
+        if text is not None:
+            raise CommandError("--layers needs --format-version 3")
+        return None
+    from rdcodec.format.layers import DEFAULT_FACTORS, LayerError, check_factors
+
+    if text is None:
+        return DEFAULT_FACTORS
+    try:
+        return check_factors(part.strip() for part in text.split(","))
+    except LayerError as exc:
+        raise CommandError(f"--layers {text}: {exc}") from None
+
+
 def _check_version_2(m, chunks: int | None):
     """The registry the version 2 encodes use (its manifest read once); reads the model's grid."""
     from rdcodec.codec_v2 import grid_of
@@ -290,15 +316,17 @@ def _encode_one(
 ) -> dict:
     for line in loaded.notes:
         note(f"note: {prefix}{line}")
-    if layout["version"] == 2:
-        from rdcodec.codec_v2 import DEFAULT_CHUNKS, encode_image_v2
+    if layout["version"] in (2, 3):
+        from rdcodec.codec_v2 import encode_image_v2
 
-        chunks = layout["chunks"] or DEFAULT_CHUNKS
+        chunks, factors = layout["chunks"], layout["factors"]
         extra = {}
         if layout["targets"]:
             from rdcodec.rate_control import encode_to_target
 
-            reached = encode_to_target(loaded, m, layout["registry"], chunks=chunks, max_pixels=max_pixels, **layout["targets"])
+            reached = encode_to_target(
+                loaded, m, layout["registry"], chunks=chunks, max_pixels=max_pixels, factors=factors, **layout["targets"]
+            )
             v2 = reached.encoded
             extra = {
                 "target": reached.target,
@@ -315,14 +343,17 @@ def _encode_one(
                     f"the closest it gets is {reached.achieved:.4g}"
                 )
         else:
-            v2 = encode_image_v2(loaded, m, layout["registry"], chunks=chunks, search=search, max_pixels=max_pixels)
+            v2 = encode_image_v2(
+                loaded, m, layout["registry"], chunks=chunks, search=search, max_pixels=max_pixels, factors=factors
+            )
         write_output(output, v2.data, force)
         return {
             **extra,
             "input": source,
             "output": output,
             "model": m.grid.entry.id,
-            "format_version": 2,
+            "format_version": layout["version"],
+            **({"layers": list(factors)} if factors else {}),
             "width": v2.width,
             "height": v2.height,
             "bytes": len(v2.data),
@@ -355,7 +386,10 @@ def _report(summary: dict, as_json: bool, err: bool) -> None:
     if "estimated_bpp" in summary:
         line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp (estimated {summary['estimated_bpp']:.4f})"
     elif "chunk_bytes" in summary:
-        line += f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp in {len(summary['chunk_bytes'])} chunks (format 2)"
+        line += (
+            f"{summary['bytes']} bytes, {summary['bpp']:.4f} bpp in {len(summary['chunk_bytes'])} chunks "
+            f"(format {summary['format_version']})"
+        )
         if "target" in summary:
             line += (
                 f"; target {summary['target']} {summary['requested']:g}: {summary['achieved']:.4f}, step {summary['step']:.3g}"
@@ -363,8 +397,10 @@ def _report(summary: dict, as_json: bool, err: bool) -> None:
     elif "chunks_decoded" in summary:
         line += (
             f"{summary['bpp']:.4f} bpp; partial: {summary['chunks_decoded']} of {summary['chunks']} chunks, "
-            f"{summary['channels_decoded']} of {summary['channels']} channels, "
-            f"{summary['bytes_decoded']} of {summary['bytes']} bytes"
+            + (f"{summary['layers_decoded']} of {summary['layers']} layers complete, " if "layers" in summary else "")
+            + f"{summary['channels_decoded']} of {summary['channels']} channels"
+            + (" exact" if "layers" in summary else "")
+            + f", {summary['bytes_decoded']} of {summary['bytes']} bytes"
         )
     else:
         line += f"{summary['bpp']:.4f} bpp"
@@ -405,15 +441,16 @@ def _finish(summaries: list[dict], failed: int, total: int, verb: str, as_json: 
 @click.option(
     "--partial",
     is_flag=True,
-    help="format 2: decode a file cut short from its whole chunks (the most important channels), "
-    "instead of refusing it as truncated; damaged chunks are still refused",
+    help="formats 2 and 3: decode a file cut short from its whole chunks (format 2: the most important "
+    "channels; format 3: every channel, as finely as the chunks received tell), instead of refusing it as "
+    "truncated; damaged chunks are still refused",
 )
 @click.option(
     "--max-bytes",
     type=click.IntRange(1),
     default=None,
     metavar="K",
-    help="format 2: decode only from the first K bytes of the file (implies --partial)",
+    help="formats 2 and 3: decode only from the first K bytes of the file (implies --partial)",
 )
 @_max_pixels_option("decode")
 @_threads_option()
@@ -458,14 +495,14 @@ def _decode_one(source, output, registry, models: dict, reference, max_pixels, t
 
     data = read_input(source)
     partial = partial or max_bytes is not None
-    if partial and not (len(data) > 4 and data[4] == 2):
-        raise CommandError("--partial and --max-bytes need a format version 2 file (encode --format-version 2)")
+    if partial and not (len(data) > 4 and data[4] in (2, 3)):
+        raise CommandError("--partial and --max-bytes need a format version 2 or 3 file (encode --format-version 3)")
     if max_bytes is not None:
         data = data[:max_bytes]
     # header, sizes and CRCs: struct and zlib only, before numpy is imported
     parsed = unpack_any(data, max_pixels, partial=partial)
     extra = {}
-    if parsed.header.format_version == 2:
+    if parsed.header.format_version in (2, 3):
         from rdcodec.codec_v2 import decode_stream_v2
 
         result = decode_stream_v2(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models, partial=partial)
@@ -478,6 +515,7 @@ def _decode_one(source, output, registry, models: dict, reference, max_pixels, t
                 "channels": h.latent_channels,
                 "bytes_decoded": result.bytes_decoded,
                 "bytes": h.size,
+                **({"layers_decoded": result.layers_decoded, "layers": len(h.factors)} if h.format_version == 3 else {}),
             }
     else:
         from rdcodec.codec import decode_stream

@@ -34,6 +34,7 @@ def info_command(source, as_json):
             if h.format_version == 1
             else {"step_index": h.step_index, "block": h.block, "chunks": [list(c) for c in h.chunks]}
         ),
+        **({"layers": list(h.factors), "chunk_layers": list(h.layers)} if h.format_version == 3 else {}),
         "file_bytes": parsed.size,
         "bpp": parsed.bits_per_pixel,
     }
@@ -47,6 +48,8 @@ def info_command(source, as_json):
             value = "x".join(map(str, value))
         elif key == "chunks":
             value = ", ".join(f"{k} channels/{n} B" for k, n in value)
+        elif key in ("layers", "chunk_layers"):
+            value = ",".join(map(str, value))
         click.echo(f"{key:15s} {value}")
 
 

@@ -42,6 +42,7 @@ class ChunkLayout(NamedTuple):
     n_blocks: int
     first: bool  # chunk 0: carries the block offsets
     use_blocks: bool
+    layer: int = 0  # format version 3: the layer the chunk refines to (version 2: always 0)
 
 
 def _offset_model():
@@ -80,15 +81,21 @@ def _encode_escapes(encoder, escaped_values: list[np.ndarray]) -> None:
             encoder.encode(value, _uniform(1 << nbits))
 
 
+def encode_side_information(encoder, layout: ChunkLayout, channel_offsets, block_offsets) -> None:
+    """The offsets a chunk starts with: every block's (the stream's first chunk, with blocks),
+    then each of its channels', over :data:`OFFSET_COUNTS`."""
+    offset_model = _offset_model()
+    if layout.first and layout.use_blocks:
+        encoder.encode((np.asarray(block_offsets) + OFFSET_RANGE).astype(np.int32), offset_model)
+    encoder.encode((np.asarray(channel_offsets) + OFFSET_RANGE).astype(np.int32), offset_model)
+
+
 def encode_chunk(
     symbols: np.ndarray, layout: ChunkLayout, grid: GridTables, channel_offsets: np.ndarray, block_offsets: np.ndarray
 ) -> bytes:
     """Range-code ``symbols`` int [k, n] of the chunk's channels (in ``layout.channels`` order)."""
     encoder = constriction.stream.queue.RangeEncoder()
-    offset_model = _offset_model()
-    if layout.first and layout.use_blocks:
-        encoder.encode((np.asarray(block_offsets) + OFFSET_RANGE).astype(np.int32), offset_model)
-    encoder.encode((np.asarray(channel_offsets) + OFFSET_RANGE).astype(np.int32), offset_model)
+    encode_side_information(encoder, layout, channel_offsets, block_offsets)
     groups = _grouping(layout, np.asarray(block_offsets, dtype=np.int64)[layout.blocks], grid.size)
     escapes: list[np.ndarray] = []
     for row, (channel, offset) in enumerate(zip(layout.channels, channel_offsets)):

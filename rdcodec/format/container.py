@@ -43,9 +43,11 @@ from rdcodec.format.errors import CodecError
 
 MAGIC = b"\x89RDC"
 #: The newest version this reader decodes (and encoders can write).
-FORMAT_VERSION = 2
-#: Versions this reader decodes, forever (tests/golden/v1, tests/golden/v2).
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions this reader decodes, forever (tests/golden/v1, tests/golden/v2, tests/golden/v3).
+SUPPORTED_VERSIONS = (1, 2, 3)
+#: Versions whose streams are cut into chunks (:class:`HeaderV2`; version 3 adds layers).
+CHUNKED_VERSIONS = (2, 3)
 #: Stride of the network: the latent grid is ceil(size / LATENT_STRIDE).
 LATENT_STRIDE = 16
 #: Default largest image (in pixels) the codec accepts, checked before anything is allocated
@@ -58,6 +60,8 @@ MAX_MODEL_ID = 64
 _FIXED = struct.Struct("<IIHIII")  # width, height, channels, latent h, latent w, payload length
 _FIXED_V2 = struct.Struct("<IIHIIBBH")  # width, height, channels, latent h, latent w, step index, block, chunk count
 _CHUNK = struct.Struct("<HI")  # channels, bytes
+_FIXED_V3 = struct.Struct("<IIHIIBBHB")  # version 2's fixed fields, then the layer count
+_CHUNK_V3 = struct.Struct("<BHI")  # layer, channels, bytes
 _CRC = struct.Struct("<I")
 #: Largest block side of the adaptive prior's block offsets (latent positions).
 MAX_BLOCK = 64
@@ -172,8 +176,8 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Hea
     if data[:4] != MAGIC:
         raise ContainerError("not an rdcodec file (wrong magic bytes)")
     version = data[4]
-    if version == 2:
-        raise ContainerError("this is a format version 2 file: read it with parse_header_v2 / unpack_any")
+    if version in CHUNKED_VERSIONS:
+        raise ContainerError(f"this is a format version {version} file: read it with parse_header_v2 / unpack_any")
     if version > FORMAT_VERSION:
         raise ContainerError(
             f"file uses format version {version}, newer than this rdcodec supports ({FORMAT_VERSION}); upgrade rdcodec"
@@ -219,15 +223,25 @@ class HeaderV2:
     block: int  # side of the adaptive prior's blocks, in latent positions; 0: no block offsets
     chunks: tuple[tuple[int, int], ...]  # (channel count, byte length) per chunk
     format_version: int = 2
+    factors: tuple[int, ...] = (1,)  # version 3: the layer factors F_0 > … > 1 (rdcodec.format.layers)
+    chunk_layers: tuple[int, ...] = ()  # version 3: the layer of each chunk (version 2: none, all 0)
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
     @property
+    def layers(self) -> tuple[int, ...]:
+        """The layer of each chunk (all 0 in version 2)."""
+        return self.chunk_layers or (0,) * len(self.chunks)
+
+    @property
     def size(self) -> int:
         """Bytes of the whole stream."""
-        return header_size_v2(self.model_id, len(self.chunks)) + sum(n + _CRC.size for _, n in self.chunks)
+        head = header_size_v2(self.model_id, len(self.chunks))
+        if self.format_version == 3:
+            head = header_size_v3(self.model_id, len(self.chunks), len(self.factors))
+        return head + sum(n + _CRC.size for _, n in self.chunks)
 
 
 @dataclass(frozen=True)
@@ -249,9 +263,25 @@ def header_size_v2(model_id: str, chunk_count: int) -> int:
     return 49 + len(model_id.encode("ascii")) + _CHUNK.size * chunk_count
 
 
+def header_size_v3(model_id: str, chunk_count: int, layer_count: int) -> int:
+    return 50 + len(model_id.encode("ascii")) + layer_count + _CHUNK_V3.size * chunk_count
+
+
+def _check_layered_chunks(channels: int, factors: tuple[int, ...], layers: tuple[int, ...], counts: tuple[int, ...]) -> bool:
+    """Version 3's chunk table rules: layers 0 … L−1 in order, each covering every channel."""
+    if not layers or layers[0] != 0 or any(b not in (a, a + 1) for a, b in zip(layers, layers[1:])):
+        return False
+    if layers[-1] != len(factors) - 1:
+        return False
+    return all(sum(k for k, layer in zip(counts, layers) if layer == ell) == channels for ell in range(len(factors)))
+
+
 def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
+    """A version 2 stream, or a version 3 one when ``header.format_version`` is 3."""
     if [n for _, n in header.chunks] != [len(c) for c in chunks] or any(len(c) % 4 for c in chunks):
         raise ValueError("chunk lengths do not match the header or are not multiples of 4")
+    if header.format_version == 3:
+        return _pack_v3(header, chunks)
     if sum(k for k, _ in header.chunks) != header.latent_channels or not 1 <= len(chunks) <= header.latent_channels:
         raise ValueError("chunks must cover the latent channels exactly")
     head = (
@@ -272,15 +302,77 @@ def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
     return head + b"".join(c + _CRC.pack(zlib.crc32(c)) for c in chunks)
 
 
+def _pack_v3(header: HeaderV2, chunks: list[bytes]) -> bytes:
+    from rdcodec.format.layers import check_factors
+
+    factors = check_factors(header.factors)
+    counts = tuple(k for k, _ in header.chunks)
+    if len(header.chunk_layers) != len(chunks) or not _check_layered_chunks(
+        header.latent_channels, factors, header.chunk_layers, counts
+    ):
+        raise ValueError("version 3 chunks must cover every channel once per layer, layers in order")
+    if any(k < 1 for k in counts) or len(chunks) > 0xFFFF:
+        raise ValueError("every chunk needs at least one channel")
+    head = (
+        _identity(3, header)
+        + _FIXED_V3.pack(
+            header.width,
+            header.height,
+            header.latent_channels,
+            header.latent_height,
+            header.latent_width,
+            header.step_index,
+            header.block,
+            len(chunks),
+            len(factors),
+        )
+        + bytes(factors)
+        + b"".join(_CHUNK_V3.pack(layer, k, n) for layer, (k, n) in zip(header.chunk_layers, header.chunks))
+    )
+    head += _CRC.pack(zlib.crc32(head))
+    return head + b"".join(c + _CRC.pack(zlib.crc32(c)) for c in chunks)
+
+
+def _parse_header_v3(data: bytes, max_pixels: int) -> tuple[HeaderV2, int]:
+    from rdcodec.format.layers import LayerError, check_factors
+
+    id_len = data[6]
+    end, model_id, digest, fields = _checked_fields(
+        data, _FIXED_V3, lambda fields: fields[-1] + _CHUNK_V3.size * fields[-2], max_pixels
+    )
+    width, height, channels, lat_h, lat_w, step_index, block, chunk_count, layer_count = fields
+    fixed_end = 7 + id_len + DIGEST_BYTES + _FIXED_V3.size
+    if block > MAX_BLOCK:
+        raise ContainerError("header is corrupt (block side)")
+    try:
+        factors = check_factors(bytes(data[fixed_end : fixed_end + layer_count]))
+    except LayerError:
+        raise ContainerError("header is corrupt (layer factors)") from None
+    table = fixed_end + layer_count
+    rows = [_CHUNK_V3.unpack_from(data, table + _CHUNK_V3.size * i) for i in range(chunk_count)]
+    layers = tuple(r[0] for r in rows)
+    chunks = tuple((r[1], r[2]) for r in rows)
+    if (
+        not 1 <= chunk_count <= channels * len(factors)
+        or any(k < 1 or n % 4 for k, n in chunks)
+        or not _check_layered_chunks(channels, factors, layers, tuple(k for k, _ in chunks))
+    ):
+        raise ContainerError("header is corrupt (chunk table)")
+    header = HeaderV2(model_id, digest, width, height, channels, lat_h, lat_w, step_index, block, chunks, 3, factors, layers)
+    return header, end + _CRC.size
+
+
 def parse_header_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[HeaderV2, int]:
-    """Header of a version 2 stream and its length; checks magic, CRC, sizes and chunk table."""
+    """Header of a version 2 or 3 stream and its length; checks magic, CRC, sizes and chunk table."""
     if len(data) < 7:
         raise ContainerError("file is truncated (incomplete header)")
     if data[:4] != MAGIC:
         raise ContainerError("not an rdcodec file (wrong magic bytes)")
     version, id_len = data[4], data[6]
+    if version == 3:
+        return _parse_header_v3(data, max_pixels)
     if version != 2:
-        raise ContainerError(f"not a format version 2 file (version {version})")
+        raise ContainerError(f"not a format version 2 or 3 file (version {version})")
     end, model_id, digest, fields = _checked_fields(data, _FIXED_V2, lambda fields: _CHUNK.size * fields[-1], max_pixels)
     width, height, channels, lat_h, lat_w, step_index, block, chunk_count = fields
     fixed_end = 7 + id_len + DIGEST_BYTES + _FIXED_V2.size
@@ -294,7 +386,7 @@ def parse_header_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
 
 
 def unpack_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, partial: bool = False) -> ContainerV2:
-    """Parse and verify a version 2 stream.
+    """Parse and verify a version 2 or 3 stream.
 
     Every chunk that is present must pass its CRC (damage is refused, never decoded). A stream
     shorter than its header declares is refused as truncated, unless ``partial``: then the
@@ -320,7 +412,7 @@ def unpack_v2(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, partial: bool =
 
 
 def unpack_any(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, partial: bool = False) -> "Container | ContainerV2":
-    """:func:`unpack` or :func:`unpack_v2`, by the version byte (``partial``: version 2 only)."""
-    if len(data) > 4 and data[:4] == MAGIC and data[4] == 2:
+    """:func:`unpack` or :func:`unpack_v2`, by the version byte (``partial``: versions 2 and 3 only)."""
+    if len(data) > 4 and data[:4] == MAGIC and data[4] in CHUNKED_VERSIONS:
         return unpack_v2(data, max_pixels, partial)
     return unpack(data, max_pixels)
