@@ -51,6 +51,7 @@ from rdcodec.format.layer_coding import (
     LayerModels,
     decode_layer_chunk,
     encode_layer_chunk,
+    layer_models,
     minimum_layer_chunk_bits,
     reconstruction_values,
 )
@@ -213,7 +214,7 @@ def encode_symbols_v2(
         plan, layers = chunk_plan(m, DEFAULT_CHUNKS if chunks is None else chunks), ()
     else:
         factors = check_factors(factors)
-        models = LayerModels(grid, factors)
+        models = layer_models(grid, factors)
         per_layer = (1,) * m if chunks is None else chunk_plan(m, chunks)  # None: one channel a chunk, merged below
         layer_plans = [(m,)] + [per_layer] * (len(factors) - 1) if len(factors) > 1 else [per_layer]
         plan = tuple(k for p in layer_plans for k in p)
@@ -297,7 +298,7 @@ def chunk_symbols(parsed: ContainerV2, coding: GridCoding) -> ChunkSymbols:
     header, grid = parsed.header, coding.grid
     n = header.latent_height * header.latent_width
     layouts = _layouts(header, coding)
-    models = LayerModels(grid, header.factors) if header.format_version == 3 else None
+    models = layer_models(grid, header.factors) if header.format_version == 3 else None
     for layout, payload in zip(layouts, parsed.chunks):  # before allocating for the declared size
         least = minimum_chunk_bits(layout, grid, n) if models is None else minimum_layer_chunk_bits(layout, models, n)
         if least > 8 * len(payload) + CODER_SLACK_BITS:
@@ -320,50 +321,34 @@ def chunk_symbols(parsed: ContainerV2, coding: GridCoding) -> ChunkSymbols:
 def _layered_symbols(parsed: ContainerV2, layouts: list[ChunkLayout], models: LayerModels, n: int) -> ChunkSymbols:
     header = parsed.header
     m, last = header.latent_channels, len(header.factors) - 1
-    states: dict[int, _ChannelState] = {}  # channel → its bins after the deepest layer received
+    bins = np.zeros((m, n), dtype=np.int64)  # each symbol's bin after the deepest layer of its channel received
+    escaped = np.zeros((m, n), dtype=bool)
     depth = np.full(m, -1, dtype=np.int64)
     offsets = np.zeros(m, dtype=np.int64)
     block_offsets = None
     try:
         for layout, payload in zip(layouts, parsed.chunks):
             channels = layout.channels
-            prev = None
-            if layout.layer:
-                rows = [states[int(c)] for c in channels]
-                prev = LayerChunk(
-                    np.stack([r.bins for r in rows]), np.stack([r.escaped for r in rows]), offsets[channels], block_offsets
-                )
+            prev = LayerChunk(bins[channels], escaped[channels], offsets[channels], block_offsets) if layout.layer else None
             state = decode_layer_chunk(payload, layout, models, n, block_offsets, offsets[channels], prev)
             block_offsets = state.block_offsets
             offsets[channels] = state.channel_offsets
-            for row, c in enumerate(channels):
-                states[int(c)] = _ChannelState(state.bins[row], state.escaped[row])
+            bins[channels], escaped[channels] = state.bins, state.escaped
             depth[channels] = layout.layer
     except EntropyDecodeError as exc:
         raise CodecError(str(exc)) from None
     channels_decoded = int((depth == last).sum())
     if channels_decoded == m:
-        values = np.stack([states[c].bins for c in range(m)]).astype(np.int32)
-        return ChunkSymbols(values, m, last + 1)
+        return ChunkSymbols(bins.astype(np.int32), m, last + 1)
     values = np.zeros((m, n), dtype=np.float32)
     for layer in range(last + 1):
         channels = np.flatnonzero(depth == layer)
         if not channels.size:
             continue
         layout = layouts[0]._replace(channels=channels, layer=layer)
-        state = LayerChunk(
-            np.stack([states[int(c)].bins for c in channels]),
-            np.stack([states[int(c)].escaped for c in channels]),
-            offsets[channels],
-            np.asarray(block_offsets, dtype=np.int64),
-        )
+        state = LayerChunk(bins[channels], escaped[channels], offsets[channels], np.asarray(block_offsets, dtype=np.int64))
         values[channels] = reconstruction_values(models, layout, state, layer)
     return ChunkSymbols(values, channels_decoded, int(depth.min()) + 1)
-
-
-class _ChannelState(NamedTuple):
-    bins: np.ndarray
-    escaped: np.ndarray
 
 
 def decode_stream_v2(

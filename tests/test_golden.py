@@ -41,6 +41,14 @@ def test_golden_stream_decodes_exactly(folder):
     np.testing.assert_array_equal(decoded, np.asarray(Image.open(folder / "decoded.png")))
 
 
+def _grid_golden(folder: Path):
+    """(registry, stream bytes, recorded symbols, grid coding) of a chunked-format golden folder."""
+    registry = Registry(folder / "models")
+    grid_entry = next(e for e in registry.entries() if e.kind == "grid")
+    coding = codec.grid_coding(grid_entry, registry.read_file(grid_entry, grid_entry.tables))
+    return registry, (folder / "image.rdc").read_bytes(), np.load(folder / "symbols.npy"), coding
+
+
 @pytest.mark.parametrize("folder", V2, ids=[p.name for p in V2])
 def test_golden_version_2_stream_decodes_exactly(folder):
     """Chunks, channel offsets and block offsets: the symbols, the re-encoded chunks, the
@@ -51,11 +59,7 @@ def test_golden_version_2_stream_decodes_exactly(folder):
     from rdcodec.format.chunk_coding import decode_chunk, encode_chunk
     from rdcodec.format.container import unpack_v2
 
-    registry = Registry(folder / "models")
-    data = (folder / "image.rdc").read_bytes()
-    expected = np.load(folder / "symbols.npy")
-    grid_entry = next(e for e in registry.entries() if e.kind == "grid")
-    coding = codec.grid_coding(grid_entry, registry.read_file(grid_entry, grid_entry.tables))
+    registry, data, expected, coding = _grid_golden(folder)
     parsed = unpack_v2(data)
     assert parsed.header.block > 0 and len(parsed.header.chunks) > 1
     symbols = chunk_symbols(parsed, coding).values
@@ -89,11 +93,7 @@ def test_golden_version_3_stream_decodes_exactly(folder):
     from rdcodec.format.container import unpack_v2
     from rdcodec.format.layer_coding import LayerChunk, LayerModels, decode_layer_chunk, encode_layer_chunk
 
-    registry = Registry(folder / "models")
-    data = (folder / "image.rdc").read_bytes()
-    expected = np.load(folder / "symbols.npy")
-    grid_entry = next(e for e in registry.entries() if e.kind == "grid")
-    coding = codec.grid_coding(grid_entry, registry.read_file(grid_entry, grid_entry.tables))
+    registry, data, expected, coding = _grid_golden(folder)
     parsed = unpack_v2(data)
     header = parsed.header
     assert header.format_version == 3 and header.factors == (9, 3, 1) and header.block > 0

@@ -491,18 +491,18 @@ def decode_command(sources, output, force, reference, partial, max_bytes, max_pi
 
 
 def _decode_one(source, output, registry, models: dict, reference, max_pixels, threads, force, partial, max_bytes) -> dict:
-    from rdcodec.format.container import unpack_any
+    from rdcodec.format.container import CHUNKED_VERSIONS, unpack_any
 
     data = read_input(source)
     partial = partial or max_bytes is not None
-    if partial and not (len(data) > 4 and data[4] in (2, 3)):
+    if partial and not (len(data) > 4 and data[4] in CHUNKED_VERSIONS):
         raise CommandError("--partial and --max-bytes need a format version 2 or 3 file (encode --format-version 3)")
     if max_bytes is not None:
         data = data[:max_bytes]
     # header, sizes and CRCs: struct and zlib only, before numpy is imported
     parsed = unpack_any(data, max_pixels, partial=partial)
     extra = {}
-    if parsed.header.format_version in (2, 3):
+    if parsed.header.format_version in CHUNKED_VERSIONS:
         from rdcodec.codec_v2 import decode_stream_v2
 
         result = decode_stream_v2(data, registry=registry, max_pixels=max_pixels, threads=threads, cache=models, partial=partial)

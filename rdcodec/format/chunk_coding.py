@@ -173,9 +173,7 @@ def decode_chunk(
     # Accepted only if the chunk is exactly the encoding of what it decoded to (the range
     # decoder cannot tell where its data ends): re-encode the same indices with the same models.
     encoder = constriction.stream.queue.RangeEncoder()
-    if layout.first and layout.use_blocks:
-        encoder.encode((block_offsets + OFFSET_RANGE).astype(np.int32), offset_model)
-    encoder.encode((channel_offsets + OFFSET_RANGE).astype(np.int32), offset_model)
+    encode_side_information(encoder, layout, channel_offsets, block_offsets)
     for idx, model in coded:
         encoder.encode(idx, model)
     _encode_escapes(

@@ -276,6 +276,20 @@ def _check_layered_chunks(channels: int, factors: tuple[int, ...], layers: tuple
     return all(sum(k for k, layer in zip(counts, layers) if layer == ell) == channels for ell in range(len(factors)))
 
 
+def _chunked_fields(header: HeaderV2, chunk_count: int) -> tuple[int, ...]:
+    """The fixed fields versions 2 and 3 share, in their order (version 3 appends the layer count)."""
+    return (
+        header.width,
+        header.height,
+        header.latent_channels,
+        header.latent_height,
+        header.latent_width,
+        header.step_index,
+        header.block,
+        chunk_count,
+    )
+
+
 def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
     """A version 2 stream, or a version 3 one when ``header.format_version`` is 3."""
     if [n for _, n in header.chunks] != [len(c) for c in chunks] or any(len(c) % 4 for c in chunks):
@@ -286,16 +300,7 @@ def pack_v2(header: HeaderV2, chunks: list[bytes]) -> bytes:
         raise ValueError("chunks must cover the latent channels exactly")
     head = (
         _identity(2, header)
-        + _FIXED_V2.pack(
-            header.width,
-            header.height,
-            header.latent_channels,
-            header.latent_height,
-            header.latent_width,
-            header.step_index,
-            header.block,
-            len(chunks),
-        )
+        + _FIXED_V2.pack(*_chunked_fields(header, len(chunks)))
         + b"".join(_CHUNK.pack(k, n) for k, n in header.chunks)
     )
     head += _CRC.pack(zlib.crc32(head))
@@ -315,17 +320,7 @@ def _pack_v3(header: HeaderV2, chunks: list[bytes]) -> bytes:
         raise ValueError("every chunk needs at least one channel")
     head = (
         _identity(3, header)
-        + _FIXED_V3.pack(
-            header.width,
-            header.height,
-            header.latent_channels,
-            header.latent_height,
-            header.latent_width,
-            header.step_index,
-            header.block,
-            len(chunks),
-            len(factors),
-        )
+        + _FIXED_V3.pack(*_chunked_fields(header, len(chunks)), len(factors))
         + bytes(factors)
         + b"".join(_CHUNK_V3.pack(layer, k, n) for layer, (k, n) in zip(header.chunk_layers, header.chunks))
     )

@@ -32,6 +32,16 @@ from rdcodec.format.range_coding import CODER_SLACK_BITS, EntropyDecodeError, _c
 from rdcodec.format.tables import TOTAL, GridTables
 
 
+def layer_models(grid: GridTables, factors: tuple[int, ...]) -> "LayerModels":
+    """The :class:`LayerModels` of ``grid`` and ``factors``, built once per grid and kept in
+    its :attr:`~rdcodec.format.tables.GridTables.derived` cache (every stream, probe and
+    decode of that grid shares them)."""
+    key = ("layer-models", tuple(factors))
+    if key not in grid.derived:
+        grid.derived[key] = LayerModels(grid, factors)
+    return grid.derived[key]
+
+
 class LayerModels:
     """The integer tables of every (grid table t, channel, layer) a stream meets, built on
     first use from the frozen rows and kept for the rest of the stream."""
@@ -197,7 +207,6 @@ def decode_layer_chunk(
     bins = np.empty((k, n), dtype=np.int64)
     escaped_mask = np.zeros((k, n), dtype=bool) if prev is None else prev.escaped.copy()
     coded: list[tuple[np.ndarray, object]] = []
-    side: list[np.ndarray] = []
     try:
         if layer == 0:
             offset_model = _offset_model()
@@ -206,10 +215,7 @@ def decode_layer_chunk(
                     block_offsets = decoder.decode(offset_model, layout.n_blocks).astype(np.int64) - OFFSET_RANGE
                 else:
                     block_offsets = np.zeros(layout.n_blocks, dtype=np.int64)
-                if layout.use_blocks:
-                    side.append(block_offsets + OFFSET_RANGE)
             channel_offsets = decoder.decode(offset_model, k).astype(np.int64) - OFFSET_RANGE
-            side.append(channel_offsets + OFFSET_RANGE)
         groups = _grouping(layout, np.asarray(block_offsets, dtype=np.int64)[layout.blocks], grid.size)
         escaped_at: list[tuple[int, int]] = []
         for row, (channel, offset) in enumerate(zip(layout.channels, channel_offsets)):
@@ -245,9 +251,8 @@ def decode_layer_chunk(
     if np.abs(bins).max(initial=0) > np.iinfo(np.int32).max:
         raise EntropyDecodeError("payload is damaged: a decoded symbol is out of range")
     encoder = constriction.stream.queue.RangeEncoder()
-    if side:
-        for values in side:
-            encoder.encode(values.astype(np.int32), _offset_model())
+    if layer == 0:
+        encode_side_information(encoder, layout, channel_offsets, block_offsets)
     for idx, model in coded:
         encoder.encode(idx, model)
     if layer == 0:
@@ -293,6 +298,7 @@ __all__ = [
     "LayerModels",
     "decode_layer_chunk",
     "encode_layer_chunk",
+    "layer_models",
     "minimum_layer_chunk_bits",
     "reconstruction_values",
 ]

@@ -163,6 +163,12 @@ class GridTables:
         """int64 [M]: each channel's largest count over every table of the grid."""
         return np.max([[int(t.row(c).max()) for c in range(t.channels)] for t in self.tables], axis=0).astype(np.int64)
 
+    @functools.cached_property
+    def derived(self) -> dict:
+        """A cache of what is derived from these tables and needed again for every stream of
+        the grid (format version 3's layer tables, :func:`rdcodec.format.layer_coding.layer_models`)."""
+        return {}
+
     @property
     def channels(self) -> int:
         return self.tables[0].channels
