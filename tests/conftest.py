@@ -90,3 +90,14 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLES / "chelsea.png"
+
+
+def load_tool(relative: str):
+    """A script under ``tools/`` loaded as a module (``load_tool("tools/step_sweep.py")``)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

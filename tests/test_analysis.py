@@ -111,3 +111,12 @@ def test_analyze_cli(tmp_path, models_env):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     r = CliRunner().invoke(main, ["analyze", str(tmp_path / "0.png"), "-o", str(out)])
     assert r.exit_code == 2 and "exists" in r.stderr
+
+
+def test_the_isometry_prediction_belongs_to_eq5_only():
+    from rdcodec.analysis import objective_lambda2
+
+    assert objective_lambda2({"kind": "radogaga", "lambda2": 8.0}) == 8.0
+    assert objective_lambda2({"lambda2": 3.0}) == 3.0  # objectives written before the kind field were eq. 5
+    assert objective_lambda2({"kind": "balle", "lambda1": 8.0, "lambda2": 8.0}) is None
+    assert objective_lambda2(None) is None

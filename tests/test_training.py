@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import synthetic_image
+from conftest import load_tool, synthetic_image
 from PIL import Image
 
 from rdcodec.train.codec_task import train
@@ -251,16 +251,9 @@ def test_not_a_checkpoint_is_refused(tmp_path):
 
 
 def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
     import torch
 
-    spec = importlib.util.spec_from_file_location(
-        "campaign_snapshot", Path(__file__).resolve().parent.parent / "tools" / "campaign_snapshot.py"
-    )
-    snapshot_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(snapshot_tool)
+    snapshot_tool = load_tool("tools/campaign_snapshot.py")
 
     run = tmp_path / "run"
     train(_config(image_dir, 2), run, progress=False)
@@ -277,14 +270,7 @@ def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
 
 
 def test_campaign_progress_collects_validation_per_step(image_dir, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "campaign_progress", Path(__file__).resolve().parent.parent / "tools" / "campaign_progress.py"
-    )
-    progress = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(progress)
+    progress = load_tool("tools/campaign_progress.py")
 
     cfg = _config(image_dir, 4)
     cfg.val_steps = [0.5, 2.0]
@@ -297,3 +283,105 @@ def test_campaign_progress_collects_validation_per_step(image_dir, tmp_path):
     assert all(c["bpp"] < f["bpp"] for c, f in zip(coarse, fine))  # a coarser step spends fewer bits
     progress.plot(rows, tmp_path / "p.png", "tiny")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, tmp_path):
+    """A run rebuilt from a snapshot starts a fresh log.jsonl; the committed log must not shrink."""
+    import json
+
+    progress = load_tool("tools/campaign_progress.py")
+
+    cfg = _config(image_dir, 4)
+    cfg.val_steps = [1.0]
+    train(cfg, tmp_path / "run", progress=False)
+    out = tmp_path / "progress.json"
+    kodak = tmp_path / "kodak.json"
+    kodak.write_text(json.dumps({"step": 2, "bd_rate": {"jpeg": -40.0}}))
+    assert progress.main([str(tmp_path / "run"), "--name", "t", "--out", str(out), "--kodak", str(kodak)]) == 0
+    first = json.loads(out.read_text())
+    assert [r["step"] for r in first["validation"]] == [2, 4] and len(first["kodak"]) == 1
+
+    # the machine is lost: a new run directory whose log holds only the steps after the snapshot
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    later = dict(first["validation"][-1], step=6, ssim=0.5, run="restored")
+    (restored / "log.jsonl").write_text(
+        json.dumps({"kind": "train", "step": 6, "train_seconds": 10.0})
+        + "\n"
+        + json.dumps({"kind": "val", "step": 6, "quant_step": 1.0, "bpp": 1.0, "ssim": 0.5, "psnr": 20.0})
+        + "\n"
+    )
+    cid22 = tmp_path / "cid22.json"
+    cid22.write_text(json.dumps({"step": 6, "bd_rate": {"webp": -5.0}}))
+    assert progress.main([str(restored), "--name", "t", "--out", str(out), "--cid22", str(cid22)]) == 0
+    second = json.loads(out.read_text())
+    assert [r["step"] for r in second["validation"]] == [2, 4, 6]
+    assert second["validation"][-1]["ssim"] == later["ssim"]
+    assert second["kodak"] == first["kodak"] and second["cid22"] == [{"step": 6, "bd_rate": {"webp": -5.0}}]
+    assert second["runs"] == [str(tmp_path / "run"), str(restored)]
+
+
+def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_path):
+    """tools/checkpoint_rd.py: real files at each Δ, one curve, BD-rates against the reference's curves."""
+    from rdcodec.eval import rd_curve
+
+    tool = load_tool("tools/checkpoint_rd.py")
+
+    train(_config(image_dir, 2), tmp_path / "run", progress=False)
+    images = {p.name: p.read_bytes() for p in sorted(image_dir.iterdir())}
+    jpeg = rd_curve.Curve("jpeg", "baseline", [rd_curve.score_baseline("jpeg", q, images) for q in (10, 50, 90)])
+    info = [{"name": n, "width": 48, "height": 40 + 8 * i} for i, n in enumerate(images)]
+    reference = tmp_path / "baselines.json"
+    reference.write_text(json.dumps(rd_curve.to_json([jpeg], [], info)))
+
+    out = tmp_path / "report.json"
+    argv = [str(tmp_path / "run" / "checkpoint.pt"), str(image_dir), "--steps", "0.5,2,8"]
+    assert tool.main([*argv, "--reference", str(reference), "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["step"] == 2 and report["quant_steps"] == [0.5, 2.0, 8.0]
+    ours = next(c for c in report["curves"] if c["kind"] == "rdcodec")
+    assert ours["name"] == "step-2" and len(ours["points"]) == 3
+    rates = [p["bpp"] for p in ours["points"]]
+    assert rates == sorted(rates) and rates[0] < rates[-1]  # a coarser Δ writes smaller files
+    assert set(report["summary"]) == {"jpeg"} and set(report["summary"]["jpeg"]) >= {"ssim-db", "psnr"}
+    # the report is itself an rd-curve reference, and an existing report is not replaced unasked
+    assert [c.name for c in rd_curve.load_reference(out, list(images))] == ["jpeg"]
+    with pytest.raises(SystemExit):
+        tool.main([*argv, "-o", str(out)])
+    # an earlier report is an anchor for a later checkpoint: the same network against itself is 0 %
+    again = tmp_path / "again.json"
+    assert tool.main([*argv, "--reference", str(out), "-o", str(again)]) == 0
+    self_bd = json.loads(again.read_text())["summary"]["step-2"]
+    assert all(abs(v) < 1e-6 for v in self_bd.values() if v is not None)
+
+
+def test_step_sweep_rates_match_with_and_without_decoding(image_dir, tmp_path):
+    """tools/step_sweep.py: the rate-only sweep and the full one measure the same files."""
+    tool = load_tool("tools/step_sweep.py")
+
+    train(_config(image_dir, 2), tmp_path / "run", progress=False)
+    ckpt = str(tmp_path / "run" / "checkpoint.pt")
+    assert tool.main([ckpt, str(image_dir), "--steps", "0.5,4", "-o", str(tmp_path / "rate.json")]) == 0
+    assert tool.main([ckpt, str(image_dir), "--steps", "0.5,4", "--quality", "-o", str(tmp_path / "full.json")]) == 0
+    rate = json.loads((tmp_path / "rate.json").read_text())["sweep"]
+    full = json.loads((tmp_path / "full.json").read_text())["sweep"]
+    assert [r["step"] for r in rate] == [r["step"] for r in full] == [0.5, 4.0]
+    assert [r["bpp"] for r in rate] == pytest.approx([r["bpp"] for r in full])
+    assert "ssim" not in rate[0] and 0 < full[0]["ssim"] <= 1 and full[1]["bpp"] < full[0]["bpp"]
+
+
+def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
+    """Stopping at a step and resuming (the chunks of tools/experiments/objective_isometry.py)
+    changes nothing at a constant rate: same batches, noise and Adam state, so the same weights."""
+    import dataclasses
+
+    import torch
+
+    cfg = _config(image_dir, 4)
+    train(cfg, tmp_path / "straight", progress=False)
+    train(dataclasses.replace(cfg, steps=2), tmp_path / "chunked", progress=False)
+    train(cfg, tmp_path / "chunked", progress=False)
+    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    chunked = torch.load(tmp_path / "chunked" / "checkpoint.pt", weights_only=False)["model"]
+    assert straight.keys() == chunked.keys()
+    assert all(torch.equal(straight[k], chunked[k]) for k in straight)

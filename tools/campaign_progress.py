@@ -3,14 +3,20 @@
 
     python tools/campaign_progress.py RUN_DIR [RUN_DIR ...] --name ssim \
         --out docs/rd/campaign/training-progress-ssim.json --plot docs/rd/campaign/training-progress-ssim.png \
-        [--kodak EVAL.json ...]
+        [--kodak EVAL.json ...] [--cid22 EVAL.json ...]
 
 Reads each run's ``log.jsonl`` (several run directories in order: pilots, then the long run
 started from them) and collects every validation record — step, training hours so far, and for
 each quantization step Δ the estimated bpp, SSIM and PSNR on the validation crops — plus, for
-each ``--kodak`` report (``tools/compare_sweeps.py`` or ``rdcodec rd-curve`` JSON with a
-``step`` and ``bd_rate`` entries, written every ~20 000 steps), the Kodak BD-rates. Writes the
-JSON log and a plot (SSIM and bpp per Δ against steps).
+each ``--kodak`` / ``--cid22`` report (``tools/compare_sweeps.py`` or ``rdcodec rd-curve`` JSON
+with a ``step`` and ``bd_rate`` entries, written every ~20 000 steps), the real-file BD-rates on
+Kodak and on ``val/cid22``. Writes the JSON log and a plot (SSIM and bpp per Δ against steps).
+
+The log already at ``--out`` is kept and extended, never shortened: its validation rows and
+reports stay, and a run log's record replaces the row at the same step and Δ. A run rebuilt on a
+new machine from a committed snapshot (``tools/campaign_snapshot.py restore``) starts a fresh
+``log.jsonl`` at the snapshot's step, so the committed log is the only record of the steps
+before it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,31 @@ def collect(run_dirs: list[Path]) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
+def compact(report: dict, source: Path) -> dict:
+    """The log's line for one real-file check: an rd-curve report (``tools/checkpoint_rd.py``)
+    keeps its step, image count and BD-rate summary, not its per-image curves; other reports
+    (``tools/compare_sweeps.py``) are kept whole."""
+    if "curves" not in report:
+        return report
+    kept = {k: report[k] for k in ("step", "checkpoint", "quant_steps", "summary") if k in report}
+    return {"source": str(source), "images": len(report.get("images", [])), **kept}
+
+
+def merge(previous: dict | None, rows: list[dict], reports: dict[str, list[dict]]) -> tuple[list[dict], dict]:
+    """The committed log extended by new rows and reports (new rows win at the same step and Δ)."""
+    previous = previous or {}
+    by_key = {(r["step"], float(r["quant_step"])): r for r in previous.get("validation", [])}
+    by_key.update({(r["step"], float(r["quant_step"])): r for r in rows})
+    merged_reports = {}
+    for name in ("kodak", "cid22"):
+        kept = list(previous.get(name, []))
+        for report in reports.get(name, []):
+            if report not in kept:
+                kept.append(report)
+        merged_reports[name] = sorted(kept, key=lambda r: r.get("step") or 0)
+    return [by_key[k] for k in sorted(by_key)], merged_reports
+
+
 def plot(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -81,17 +112,24 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--plot", type=Path, default=None)
     p.add_argument("--kodak", type=Path, nargs="*", default=[], help="Kodak evaluations to list with their step")
+    p.add_argument("--cid22", type=Path, nargs="*", default=[], help="val/cid22 evaluations to list with their step")
     args = p.parse_args(argv)
     from rdcodec import atomic_file
 
-    rows = collect(args.runs)
-    kodak = [json.loads(k.read_text()) for k in args.kodak]
+    previous = json.loads(args.out.read_text()) if args.out.exists() else None
+    new_reports = {
+        "kodak": [compact(json.loads(k.read_text()), k) for k in args.kodak],
+        "cid22": [compact(json.loads(k.read_text()), k) for k in args.cid22],
+    }
+    rows, reports = merge(previous, collect(args.runs), new_reports)
+    runs = list((previous or {}).get("runs", []))
+    runs += [str(r) for r in args.runs if str(r) not in runs]
     report = {
         "schema": "rdcodec.campaign-progress/1",
         "network": args.name,
-        "runs": [str(r) for r in args.runs],
+        "runs": runs,
         "validation": rows,
-        "kodak": kodak,
+        **reports,
     }
     atomic_file.write_text(args.out, json.dumps(report, indent=1) + "\n")
     if args.plot:

@@ -16,11 +16,25 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def _rates_only(checkpoint: Path, images: dict[str, bytes], steps: list[float]) -> list[dict]:
+    """Mean real bpp per Δ without decoding (rate depends only on the encoder, the prior and Δ)."""
+    from rdcodec import codec
+    from rdcodec.eval.step_sweep import exported_models
+    from rdcodec.image_io import read_image
+    from rdcodec.zoo.export import load_trained_network
+
+    network, state = load_trained_network(checkpoint)
+    pixels = [read_image(data, name=name) for name, data in images.items()]
+    return [
+        {"step": step, "bpp": statistics.fmean(codec.encode_image(px, model).bits_per_pixel for px in pixels)}
+        for step, model in exported_models(network, state, steps)
+    ]
 
 
 def main(argv=None) -> int:
@@ -37,35 +51,22 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
 
-    from rdcodec import codec
-    from rdcodec.eval.quality import measure
-    from rdcodec.image_io import list_images, read_image
-    from rdcodec.zoo.export import export_trained, load_trained_network
-    from rdcodec.zoo.registry import Registry
+    from rdcodec.eval import rd_curve
+    from rdcodec.eval.step_sweep import read_folder, sweep_checkpoint
 
-    images = [read_image(path).pixels for path in list_images(args.folder)]
-    network, state = load_trained_network(args.checkpoint)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, step in enumerate(float(s) for s in args.steps.split(",")):
-            registry = Registry(Path(tmp) / f"d{i}")
-            export_trained(network, state, registry, f"sweep{i}", step=step)
-            model = codec.load_model(registry=registry)
-            bpps, quals = [], []
-            for px in images:
-                result = codec.encode_image(px, model)
-                bpps.append(result.bits_per_pixel)
-                if args.quality:
-                    quals.append(measure(px, codec.decode(result.data, model)))
-            row = {"step": step, "bpp": statistics.fmean(bpps)}
-            if quals:
-                row.update(
-                    psnr=statistics.fmean(q.psnr for q in quals),
-                    ssim=statistics.fmean(q.ssim for q in quals),
-                    ms_ssim=statistics.fmean(q.ms_ssim for q in quals),
-                )
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+    steps = [float(s) for s in args.steps.split(",")]
+    images = read_folder(args.folder)
+    if not args.quality:  # rate only: the encoder, the prior and Δ; no decode
+        rows = _rates_only(args.checkpoint, images, steps)
+    else:
+        bar = rd_curve.progress_bar(len(steps) * len(images), True)
+        points, _ = sweep_checkpoint(args.checkpoint, images, steps, progress=bar)
+        bar.close()
+        rows = [
+            {"step": step, "bpp": p.bpp, "psnr": p.psnr, "ssim": p.ssim, "ms_ssim": p.ms_ssim} for step, p in zip(steps, points)
+        ]
+    for row in rows:
+        print(json.dumps(row), file=sys.stderr)
     report = {"checkpoint": str(args.checkpoint), "folder": str(args.folder), "images": len(images), "sweep": rows}
     if args.output:
         from rdcodec import atomic_file

@@ -14,14 +14,18 @@ from rdcodec.analysis.latent import (
     predicted_d_prime,
     traverse,
 )
+from rdcodec.analysis.report import LatentReport, latent_report, objective_lambda2
 
 __all__ = [
     "ChannelEnergy",
     "GramReport",
     "IsometryReport",
+    "LatentReport",
     "channel_energy",
     "isometry",
     "jacobian_gram",
+    "latent_report",
+    "objective_lambda2",
     "predicted_d_prime",
     "traverse",
 ]

@@ -60,3 +60,24 @@ def save_png(pixels: np.ndarray) -> bytes:
     from rdcodec.image_io import encode_png
 
     return encode_png(pixels)
+
+
+def comparison_figure(reports: dict, show: int = 32) -> bytes:
+    """Networks side by side (``{name: LatentReport}``): cumulative energy ratios, and D′_i over
+    the top channels divided by each network's mean D′ (an isometric latent is flat at 1)."""
+    plt = _figure()
+    fig, (ax_e, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, report in reports.items():
+        k = min(show, len(report.energy.cumulative_ratio))
+        ax_e.plot(range(1, k + 1), report.energy.cumulative_ratio[:k], "o-", markersize=3, label=name)
+        d = np.asarray(report.isometry.d_prime)
+        ax_d.plot(range(1, len(d) + 1), d / d.mean(), "s-", markersize=4, label=f"{name} (CV {report.isometry.cv:.3f})")
+    ax_e.set(xlabel="latent channel, by decreasing variance", ylabel="cumulative energy ratio", ylim=(0, 1.02))
+    ax_e.set_title("energy compaction")
+    ax_d.axhline(1.0, color="k", linewidth=0.8)
+    ax_d.set(xlabel="latent channel, by decreasing variance", ylabel="D′_i / mean D′")
+    ax_d.set_title("isometry: D′ per top channel")
+    for ax in (ax_e, ax_d):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _png(fig, plt)

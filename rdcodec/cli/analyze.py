@@ -23,7 +23,10 @@ MS_SSIM_MIN_SIDE = 160
 
 
 def _load_network(model_name, checkpoint):
-    """(network, λ2, metric) from a registered model or a training checkpoint."""
+    """(network, λ2, metric) from a registered model or a training checkpoint.
+
+    λ2 is ``None`` for a network trained with the Ballé loss: eq. 10's D′ prediction needs eq. 5.
+    """
     from rdcodec.model.network import NetworkConfig, RDAutoencoder
 
     if checkpoint:
@@ -41,7 +44,9 @@ def _load_network(model_name, checkpoint):
         model = load_model(model_name, open_registry())
         entry_objective = model.entry.objective
         net, objective = model.network, entry_objective.to_dict() if entry_objective is not None else {}
-    return net.eval(), objective.get("lambda2"), objective.get("metric", "ssim")
+    from rdcodec.analysis.report import objective_lambda2
+
+    return net.eval(), objective_lambda2(objective), objective.get("metric", "ssim")
 
 
 def _crops(paths, size):
@@ -136,20 +141,10 @@ def analyze_command(images, model_name, checkpoint, output, metric, crop, top, d
     from rdcodec import analysis
     from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
 
-    energy = analysis.channel_energy(net, crops)
-    iso = analysis.isometry(net, crops, metric, top=top, delta=delta, lambda2=lambda2)
-    gram = analysis.jacobian_gram(net, crops[:1], metric, channels=iso.channels)
+    latent = analysis.latent_report(net, crops, metric, lambda2, top=top, delta=delta)
+    energy, iso, gram = latent.energy, latent.isometry, latent.gram
     grid = analysis.traverse(net, crops[0], channels=energy.order[: min(6, top)], reference_images=crops)
-    report = {
-        "images": [str(p) for p in paths],
-        "crop": crop,
-        "metric": metric,
-        "lambda2": lambda2,
-        "channel_energy": energy._asdict(),
-        "top10_energy_share": energy.cumulative_ratio[min(9, len(energy.cumulative_ratio) - 1)],
-        "isometry": iso._asdict(),
-        "jacobian_gram": gram._asdict(),
-    }
+    report = {"images": [str(p) for p in paths], "crop": crop, **latent.to_dict()}
     files = {
         "analysis.json": (json.dumps(report, indent=2) + "\n").encode("utf-8"),
         "energy.png": energy_figure(energy),

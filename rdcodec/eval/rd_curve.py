@@ -171,7 +171,7 @@ def _report_point(path: Path, curve: str, p) -> Point:
     return Point(**{**p, "per_image": [ImageScore(**s) for s in scores]})
 
 
-def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> list[Curve]:
+def _report_curves(path: Path, data: dict, image_names: list[str] | None, rdcodec_curves: bool = False) -> list[Curve]:
     images, curves_data = data.get("images", []), data.get("curves")
     if not isinstance(images, list) or not all(isinstance(im, dict) and isinstance(im.get("name"), str) for im in images):
         raise ReferenceFileError(f"{path}: malformed 'images' list")
@@ -190,9 +190,10 @@ def _report_curves(path: Path, data: dict, image_names: list[str] | None) -> lis
             or not isinstance(c.get("points"), list)
         ):
             raise ReferenceFileError(f"{path}: a curve lacks its name, kind or points")
-        if c["kind"] == "rdcodec":
+        if c["kind"] == "rdcodec" and not rdcodec_curves:
             continue
-        curves.append(Curve(c["name"], c["kind"], [_report_point(path, c["name"], p) for p in c["points"]]))
+        kind = "reference" if c["kind"] == "rdcodec" else c["kind"]
+        curves.append(Curve(c["name"], kind, [_report_point(path, c["name"], p) for p in c["points"]]))
     return curves
 
 
@@ -225,14 +226,16 @@ def _published_results_curve(path: Path, data: dict) -> Curve:
     return Curve(f"ref:{path.stem}", "reference", points)
 
 
-def load_reference(path: Path, image_names: list[str] | None = None) -> list[Curve]:
+def load_reference(path: Path, image_names: list[str] | None = None, rdcodec_curves: bool = False) -> list[Curve]:
     """Curves to overlay from a JSON file.
 
     CompressAI's results JSON (``results.bpp``, ``psnr[-rgb]``, ``ms-ssim[-rgb]``) gives one
     ``reference`` curve named ``ref:FILE_STEM`` (CompressAI's ``name`` field repeats across
     its MSE and MS-SSIM files, the file name does not). An earlier ``rdcodec.rd-curve/1`` report gives back its baseline and
     reference curves (so a long baseline sweep is measured once); its images must be
-    ``image_names``, or the comparison would be meaningless.
+    ``image_names``, or the comparison would be meaningless. With ``rdcodec_curves`` its rdcodec
+    curves come back too, as references (to compare a model with an earlier measurement of
+    another, as ``tools/checkpoint_rd.py`` does between training steps).
 
     A file that cannot be read, is not JSON, or has neither layout raises
     :class:`ReferenceFileError` (a ``ValueError``) with a one-line message naming the file.
@@ -243,7 +246,7 @@ def load_reference(path: Path, image_names: list[str] | None = None) -> list[Cur
     except JSONFileError as exc:
         raise ReferenceFileError(str(exc)) from None
     if data.get("schema") == SCHEMA:
-        return _report_curves(path, data, image_names)
+        return _report_curves(path, data, image_names, rdcodec_curves)
     return [_published_results_curve(path, data)]
 
 

@@ -1,0 +1,103 @@
+"""tools/experiments/objective_isometry.py (issue 19 §1) on tiny seeded networks and synthetic images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import load_tool, synthetic_image
+from PIL import Image
+
+
+def _arm_configs(tmp_path, image_dir, **extra):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for kind in ("radogaga", "balle"):
+        cfg = {
+            "train_dirs": [str(image_dir)],
+            "val_dir": str(image_dir),
+            "network": {"N": 8, "M": 8},
+            "objective": {"kind": kind, "metric": "ssim", "h": "identity", "lambda1": 5.0, "lambda2": 5.0},
+            "steps": 4,
+            "batch_size": 2,
+            "crop": 32,
+            "val_every": 2,
+            "val_images": 2,
+            "val_crop": 32,
+            "checkpoint_every": 2,
+            "log_every": 1,
+            "val_steps": [1.0],
+            **(extra if kind == "balle" else {}),
+        }
+        (configs / f"{kind}-ssim.json").write_text(json.dumps(cfg))
+    return configs
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(64, 64, seed=i)).save(d / f"{i}.png")
+    return d
+
+
+def test_both_arms_train_in_turns_then_fine_tune_and_evaluate(tmp_path, image_dir):
+    import torch
+
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    work, out = tmp_path / "work", tmp_path / "out"
+    common = ["--work", str(work), "--configs", str(configs), "--lambda-factors", "0.5,2"]
+    # a first session stops after one chunk of 2 steps ...
+    assert driver.main(["train", *common, "--until", "2", "--chunk", "2", "--finetune-steps", "2", "--no-progress"]) == 0
+    assert driver.trained_step(work / "radogaga") == driver.trained_step(work / "balle") == 2
+    assert not (work / "radogaga" / "final-4.pt").exists() and not (work / "radogaga-lam2").exists()
+    # ... the next goes on to 4; both arms started from the same seed, so their first chunks
+    # began from the same weights and differ only by the objective
+    assert driver.main(["train", *common, "--chunk", "2", "--finetune-steps", "2", "--no-progress"]) == 0
+    for arm in ("radogaga", "balle"):
+        assert driver.trained_step(work / arm) == 4
+        assert (work / arm / "final-4.pt").exists()
+        for factor in ("0.5", "2"):
+            state = torch.load(work / f"{arm}-lam{factor}" / "checkpoint.pt", weights_only=False)
+            assert state["step"] == 2 and state["objective"]["lambda1"] == pytest.approx(5.0 * float(factor))
+    starts = [json.loads(line) for line in (work / "balle" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in starts if r["kind"] == "start"] == [0, 2]
+
+    args = ["evaluate", *common, "--images", str(image_dir), "--out", str(out), "--crop", "32", "--analysis-images", "2"]
+    args += ["--quant-steps", "0.5,1,4", "--limit", "2", "--pairs", "4"]
+    assert driver.main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    for arm in ("radogaga", "balle"):
+        r = results["arms"][arm]
+        assert sorted(pt["setting"] for pt in r["sweep"]) == ["Δ=0.5", "Δ=1", "Δ=4"]
+        assert [pt["bpp"] for pt in r["sweep"]] == sorted(pt["bpp"] for pt in r["sweep"])
+        assert {pt["setting"] for pt in r["lambda_curve"]} == {"Δ=1", "λ×0.5", "λ×2"}
+        assert 0 < r["geometry"]["top10_energy_share"] <= 1
+        assert r["trained_steps"] == 4
+    # eq. 10's prediction belongs to eq. 5 only
+    assert results["arms"]["radogaga"]["geometry"]["isometry"]["predicted"] is not None
+    assert results["arms"]["balle"]["geometry"]["isometry"]["predicted"] is None
+    assert set(results["radogaga_against_balle"]) == {"sweep", "lambda_curve"} and len(results["images"]) == 2
+    for name in ("geometry.png", "rd.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_arms_that_differ_beyond_the_objective_are_refused(tmp_path, image_dir, capsys):
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir, seed=1)
+    assert driver.main(["train", "--work", str(tmp_path / "w"), "--configs", str(configs)]) == 2
+    assert "differ in more than objective.kind: seed" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_fine_tune_from_other_weights_is_refused(tmp_path, image_dir, capsys):
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    work = tmp_path / "work"
+    base = ["train", "--work", str(work), "--configs", str(configs), "--lambda-factors", "2", "--no-progress"]
+    assert driver.main([*base, "--set", "steps=2", "--chunk", "2", "--finetune-steps", "2"]) == 0
+    # the arms are trained further: the fine-tune made from the step-2 weights no longer belongs to them
+    assert driver.main([*base, "--chunk", "2", "--finetune-steps", "2"]) == 2
+    assert "fine-tuned from other weights" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""One training checkpoint, swept over the quantization step Δ, against the codecs people use.
+
+    python tools/checkpoint_rd.py CKPT ../shared/data/kodak --steps 0.5,0.7,1,1.4,2,2.8,4 \
+        --reference docs/rd/kodak-baselines.json \
+        --reference ../shared/anchors/compressai-kodak/compressai-bmshj2018-factorized_ms-ssim_cpu.json \
+        -o docs/rd/campaign/long/kodak-stepSTEP.json
+
+The campaign's periodic real-file check (issue 14): the checkpoint is exported into a temporary
+registry once per Δ (tables frozen at that Δ, exactly as ``rdcodec export --step`` does), every
+image goes through the codec's own encode and decode (``rdcodec.eval.rd_curve.code_image``, the
+path of ``rdcodec rd-curve``), and the points form one curve. It is compared with every curve
+of the ``--reference`` files (an earlier ``rdcodec rd-curve --json`` report measured on the same
+images, such as the Pillow JPEG / WebP / AVIF sweeps; an earlier report of this tool, whose
+checkpoint curve is then an anchor too; or a CompressAI published curve), on SSIM-dB,
+MS-SSIM-dB and PSNR BD-rate.
+
+The report is an ``rdcodec rd-curve`` JSON (so it can itself be a ``--reference``) with three
+more fields: ``checkpoint``, ``step`` (the training step) and ``summary`` — the BD-rates of
+the checkpoint against each reference curve, the one line per check that
+``tools/campaign_progress.py --kodak / --cid22`` keeps in the progress log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def summary(report: dict, curve_name: str) -> dict:
+    """{anchor: {axis: BD-rate %}} of ``curve_name`` against every other curve of the report."""
+    out: dict[str, dict[str, float]] = {}
+    for entry in report["bd_rate"]:
+        if entry["curve"] == curve_name:
+            out.setdefault(entry["anchor"], {})[entry["axis"]] = entry["bd_rate_percent"]
+    return out
+
+
+def measure_checkpoint(
+    checkpoint: Path, folder: Path, steps: list[float], references: list[Path], threads: int | None = None, progress=True
+) -> dict:
+    from rdcodec.eval import rd_curve
+    from rdcodec.eval.step_sweep import read_folder, sweep_checkpoint
+    from rdcodec.image_io import read_image
+
+    image_bytes = read_folder(folder)
+    shapes = {name: read_image(data, name=name).pixels.shape[:2] for name, data in image_bytes.items()}
+    refs = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
+    bar = rd_curve.progress_bar(len(steps) * len(image_bytes), progress)
+    points, step = sweep_checkpoint(checkpoint, image_bytes, steps, threads, bar)
+    bar.close()
+    name = f"step-{step}"
+    curves = [rd_curve.Curve(name, "rdcodec", sorted(points, key=lambda p: p.bpp)), *refs]
+    table = rd_curve.bd_table(curves)
+    images = [{"name": n, "width": int(w), "height": int(h)} for n, (h, w) in shapes.items()]
+    report = rd_curve.to_json(curves, table, images)
+    report.update(checkpoint=str(checkpoint), step=step, quant_steps=steps, summary=summary(report, name))
+    return report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("folder", type=Path)
+    p.add_argument("--steps", default="0.5,0.7,1,1.4,2,2.8,4", help="comma-separated Δ values")
+    p.add_argument("--reference", type=Path, action="append", default=[], help="rd-curve JSON or published curve")
+    p.add_argument("--threads", type=int, default=0, help="threads (0: the runtime's default)")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing report")
+    args = p.parse_args(argv)
+    if args.output.exists() and not args.force:
+        p.error(f"{args.output} exists (--force replaces it)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        steps = [float(s) for s in args.steps.split(",")]
+    except ValueError:
+        p.error(f"--steps expects comma-separated numbers, not {args.steps!r}")
+    from rdcodec import atomic_file
+    from rdcodec.eval.rd_curve import ReferenceFileError
+
+    try:
+        report = measure_checkpoint(args.checkpoint, args.folder, steps, args.reference, threads=args.threads or None)
+    except (OSError, ValueError, ReferenceFileError) as exc:
+        print(f"checkpoint_rd: error: {exc}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_file.write_text(args.output, json.dumps(report, indent=1) + "\n")
+    for anchor, axes in report["summary"].items():
+        cells = ", ".join(f"{axis} {value:+.1f} %" for axis, value in axes.items() if value is not None)
+        print(f"step {report['step']} against {anchor}: {cells}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+#!/usr/bin/env python
+"""Issue 19 §1: RaDOGAGA (paper eq. 5) against the Ballé objective, same network, data and steps.
+
+    # training (resumable; the two arms take turns in chunks, so both always have equal steps)
+    python tools/experiments/objective_isometry.py train --work /root/isometry
+    # evaluation on Kodak (real files, latent geometry, figures)
+    python tools/experiments/objective_isometry.py evaluate --work /root/isometry \
+        --images ../shared/data/kodak --out docs/experiments/objective-isometry
+
+The arms are ``tools/configs/isometry/{radogaga,balle}-ssim.json``: N = 96, M = 128, seed 0 (the
+same initialisation), D = 1 − SSIM, λ = 8, the campaign's data and crops; they may differ only
+in ``objective.kind`` (checked). Ballé's loss is R + λ·D(x, g(z + ε)); eq. 5 is
+R + λ1·D(x, g(z)) + λ2·D(g(z), g(z + ε)). For the same λ both weigh distortion alike in
+expectation, so they land at comparable rates.
+
+``train``: each arm runs in ``WORK/ARM/`` through the one training loop, ``--chunk`` steps at a
+time, arm after arm, up to the configs' ``steps`` (or ``--until`` a step, for now: a session
+that has only part of a core's time stops there, and the next call goes on). The schedule is a constant rate, so stopping at a
+chunk's end and resuming is the same run. Then each arm's final weights are frozen as
+``WORK/ARM/final-STEPS.pt`` and fine-tuned at λ·f for every ``--lambda-factors`` f
+(``--finetune-steps`` each, in ``WORK/ARM-lamF/``): those points are the arm's own λ curve. A
+fine-tune directory records the weights it started from, and one started from other weights
+(an arm trained further since) is refused rather than mixed.
+
+``evaluate``, on ``--images`` (real files through the codec, as ``rdcodec rd-curve``):
+
+- a Δ sweep of each arm's final network (tables frozen at each Δ), and each arm's λ curve
+  (its fine-tunes and itself at Δ = 1);
+- BD-rate of eq. 5 against Ballé (Δ sweeps; λ curves), SSIM-dB, MS-SSIM-dB and PSNR;
+- how well each Δ sweep stays on its own λ curve: BD-rate of the sweep against the curve (the
+  isometry argument predicts ≈ 0 for eq. 5, not for Ballé);
+- latent geometry (:func:`rdcodec.analysis.latent_report` on centre crops): top-10 energy
+  share, D′_i over the top 9 channels (CV; measured / predicted 1/(2 λ2 ln2 σ²) for eq. 5),
+  Jacobian Gram diagonal CV and off-diagonal ratio, random-direction correlation;
+- ``OUT/results.json``, ``OUT/geometry.png`` (both energy spectra and D′ profiles) and
+  ``OUT/rd.png`` (both Δ sweeps and λ curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+ARMS = ("radogaga", "balle")
+LABELS = {"radogaga": "RaDOGAGA (eq. 5)", "balle": "Ballé"}
+SWEEP_STEPS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
+
+
+class ExperimentError(RuntimeError):
+    """The experiment cannot go on as asked (one line)."""
+
+
+def load_arms(config_dir: Path, overrides: list[str]) -> dict:
+    """{arm: TrainConfig}; the arms must be the same run but for ``objective.kind``."""
+    from rdcodec.train.config import load_train_config
+
+    arms = {arm: load_train_config(config_dir / f"{arm}-ssim.json", overrides) for arm in ARMS}
+    for arm, cfg in arms.items():
+        if cfg.objective.kind != arm:
+            raise ExperimentError(f"{config_dir}/{arm}-ssim.json trains objective.kind {cfg.objective.kind!r}")
+    a, b = (dataclasses.asdict(cfg) for cfg in arms.values())
+    a["objective"].pop("kind"), b["objective"].pop("kind")
+    if a != b:
+        differ = sorted(k for k in a if a[k] != b[k])
+        raise ExperimentError(f"the two arms differ in more than objective.kind: {', '.join(differ)}")
+    if any(cfg.init_from or cfg.lr_final is not None for cfg in arms.values()):
+        raise ExperimentError("the arms start from the seed (no init_from) at a constant rate (no lr_final)")
+    return arms
+
+
+def trained_step(run_dir: Path) -> int:
+    from rdcodec.train.checkpoint import load_checkpoint
+
+    ckpt = run_dir / "checkpoint.pt"
+    return int(load_checkpoint(ckpt)["step"]) if ckpt.exists() else 0
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def finetune_dir(work: Path, arm: str, factor: float) -> Path:
+    return work / f"{arm}-lam{factor:g}"
+
+
+def train_arms(
+    arms: dict, work: Path, chunk: int, factors: list[float], finetune_steps: int, progress: bool, until: int | None = None
+) -> dict:
+    """Both arms to their ``steps`` (or to ``until`` for now) in alternating chunks, then their λ
+    fine-tunes once both are complete; returns {run directory name: step}."""
+    from rdcodec.train.codec_task import train
+
+    steps = next(iter(arms.values())).steps
+    target = min(steps, until) if until else steps
+    stop = min(arm_step for arm_step in (trained_step(work / arm) for arm in arms))
+    while stop < target:
+        stop = min(target, (stop // chunk + 1) * chunk)
+        for arm, cfg in arms.items():
+            if trained_step(work / arm) < stop:
+                print(f"{arm}: training to step {stop} of {steps}", file=sys.stderr, flush=True)
+                train(dataclasses.replace(cfg, steps=stop), work / arm, progress=progress)
+    done = {arm: trained_step(work / arm) for arm in arms}
+    if min(done.values()) < steps:
+        return done
+    for arm, cfg in arms.items():
+        final = work / arm / f"final-{steps}.pt"
+        if not final.exists():
+            shutil.copyfile(work / arm / "checkpoint.pt", final)
+        origin = {"init_from": str(final), "sha256": _sha256(final)}
+        for factor in factors:
+            run_dir = finetune_dir(work, arm, factor)
+            record = run_dir / "init.json"
+            if record.exists() and json.loads(record.read_text()) != origin:
+                raise ExperimentError(f"{run_dir} was fine-tuned from other weights than {final}: remove it to start again")
+            if trained_step(run_dir) >= finetune_steps:
+                done[run_dir.name] = trained_step(run_dir)
+                continue
+            run_dir.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(origin) + "\n")
+            objective = dataclasses.replace(
+                cfg.objective, lambda1=cfg.objective.lambda1 * factor, lambda2=cfg.objective.lambda2 * factor
+            )
+            tuned = dataclasses.replace(cfg, objective=objective, init_from=str(final), steps=finetune_steps)
+            print(f"{arm}: fine-tune at λ × {factor:g}", file=sys.stderr, flush=True)
+            train(tuned, run_dir, progress=progress)
+            done[run_dir.name] = trained_step(run_dir)
+    return done
+
+
+def _bd(test, anchor) -> dict:
+    """{axis: BD-rate %} of curve ``test`` against curve ``anchor`` (rd_curve.Curve)."""
+    from rdcodec.eval import rd_curve
+
+    return {e.axis: e.bd_rate_percent for e in rd_curve.bd_table([test, anchor]) if e.curve == test.name}
+
+
+def _curve(name: str, points, kind: str = "rdcodec"):
+    from rdcodec.eval import rd_curve
+
+    return rd_curve.Curve(name, kind, sorted(points, key=lambda p: p.bpp))
+
+
+def _rd_figure(curves: dict) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rdcodec.eval.bd_rate import to_db
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arm, (sweep, lam) in curves.items():
+        line = ax.plot(
+            [p.bpp for p in sweep.points], [to_db(p.ssim) for p in sweep.points], "o-", label=f"{LABELS[arm]}: Δ sweep"
+        )
+        ax.plot(
+            [p.bpp for p in lam.points],
+            [to_db(p.ssim) for p in lam.points],
+            "s--",
+            color=line[0].get_color(),
+            markersize=7,
+            fillstyle="none",
+            label=f"{LABELS[arm]}: λ curve",
+        )
+    ax.set(xlabel="bpp (real files)", ylabel="SSIM-dB", title="one network per Δ sweep against its own λ curve")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def evaluate(
+    arms: dict,
+    work: Path,
+    images_dir: Path,
+    out: Path,
+    factors: list[float],
+    limit,
+    crop: int,
+    analysis_images: int,
+    quant_steps,
+    pairs: int = 64,
+):
+    from rdcodec import analysis
+    from rdcodec.analysis.figures import comparison_figure
+    from rdcodec.eval.step_sweep import read_folder, sweep_points
+    from rdcodec.image_io import read_image
+    from rdcodec.train.data import center_crop
+    from rdcodec.zoo.export import load_trained_network
+
+    steps = next(iter(arms.values())).steps
+    images = dict(list(read_folder(images_dir).items())[:limit])
+    crops = [center_crop(read_image(data, name=name).pixels, crop) for name, data in list(images.items())[:analysis_images]]
+    if len({c.shape for c in crops}) > 1:
+        raise ExperimentError("the analysis crops differ in size: use a --crop no larger than every image")
+    results: dict = {"images": list(images), "quant_steps": list(quant_steps), "lambda_factors": factors, "arms": {}}
+    curves, reports = {}, {}
+    for arm, cfg in arms.items():
+        final = work / arm / f"final-{steps}.pt"
+        if not final.exists():
+            raise ExperimentError(f"{final} is missing: train both arms to {steps} steps first")
+        network, state = load_trained_network(final)
+        sweep = _curve(f"{arm}-sweep", sweep_points(network, state, images, list(quant_steps)))
+        lam_points = [next(p for p in sweep.points if p.setting == "Δ=1")]
+        for factor in factors:
+            tuned = finetune_dir(work, arm, factor) / "checkpoint.pt"
+            if not tuned.exists():
+                raise ExperimentError(f"{tuned} is missing: run train to finish the fine-tunes")
+            net_f, state_f = load_trained_network(tuned)
+            point = sweep_points(net_f, state_f, images, [1.0])[0]
+            lam_points.append(dataclasses.replace(point, setting=f"λ×{factor:g}"))
+        lam = _curve(f"{arm}-lambda", lam_points, kind="reference")
+        curves[arm] = (sweep, lam)
+        lambda2 = analysis.objective_lambda2(state.get("objective"))
+        reports[arm] = analysis.latent_report(network.eval(), crops, cfg.objective.metric, lambda2, pairs=pairs)
+        results["arms"][arm] = {
+            "trained_steps": int(state["step"]),
+            "sweep": [dataclasses.asdict(p) | {"per_image": None} for p in sweep.points],
+            "lambda_curve": [dataclasses.asdict(p) | {"per_image": None} for p in lam.points],
+            "sweep_against_own_lambda_curve": _bd(sweep, lam),
+            "geometry": reports[arm].to_dict(),
+        }
+    (rs, rl), (bs, bl) = curves["radogaga"], curves["balle"]
+    results["radogaga_against_balle"] = {
+        "sweep": _bd(rs, _curve(bs.name, bs.points, kind="reference")),
+        "lambda_curve": _bd(_curve(rl.name, rl.points), bl),
+    }
+    files = {
+        "results.json": (json.dumps(results, indent=2) + "\n").encode(),
+        "geometry.png": comparison_figure({LABELS[arm]: r for arm, r in reports.items()}),
+        "rd.png": _rd_figure(curves),
+    }
+    from rdcodec import atomic_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        atomic_file.write_bytes(out / name, data)
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("train", "evaluate"):
+        s = sub.add_parser(name)
+        s.add_argument("--work", type=Path, required=True, help="run directories (outside the work tree)")
+        s.add_argument("--configs", type=Path, default=ROOT / "tools" / "configs" / "isometry")
+        s.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE for both arms")
+        s.add_argument("--lambda-factors", default="0.25,0.5,2,4")
+    t = sub.choices["train"]
+    t.add_argument("--chunk", type=int, default=1000, help="steps per turn of each arm")
+    t.add_argument("--finetune-steps", type=int, default=3000)
+    t.add_argument("--until", type=int, default=None, help="stop both arms at this step for now (resume later)")
+    t.add_argument("--no-progress", action="store_true")
+    e = sub.choices["evaluate"]
+    e.add_argument("--images", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--limit", type=int, default=None, help="first N images only")
+    e.add_argument("--crop", type=int, default=256, help="centre crop for the latent geometry")
+    e.add_argument("--analysis-images", type=int, default=8)
+    e.add_argument("--pairs", type=int, default=64, help="random direction pairs of the correlation")
+    e.add_argument("--quant-steps", default=",".join(f"{d:g}" for d in SWEEP_STEPS), help="Δ sweep (must include 1)")
+    args = p.parse_args(argv)
+
+    from rdcodec.train.config import ConfigError
+
+    try:
+        factors = [float(f) for f in args.lambda_factors.split(",") if f]
+        arms = load_arms(args.configs, args.overrides)
+        if args.command == "train":
+            if args.chunk <= 0 or args.finetune_steps <= 0:
+                raise ExperimentError("--chunk and --finetune-steps must be positive")
+            done = train_arms(arms, args.work, args.chunk, factors, args.finetune_steps, not args.no_progress, args.until)
+            print(json.dumps(done), file=sys.stderr)
+        else:
+            quant_steps = [float(d) for d in args.quant_steps.split(",")]
+            if 1.0 not in quant_steps:
+                raise ExperimentError("--quant-steps must include Δ = 1 (the point of the λ curve)")
+            results = evaluate(
+                arms,
+                args.work,
+                args.images,
+                args.out,
+                factors,
+                args.limit,
+                args.crop,
+                args.analysis_images,
+                quant_steps,
+                args.pairs,
+            )
+            for arm, r in results["arms"].items():
+                g = r["geometry"]
+                print(
+                    f"{arm}: top-10 {g['top10_energy_share']:.3f}, D' CV {g['isometry']['cv']:.3f}, "
+                    f"Gram diag CV {g['jacobian_gram']['diagonal_cv']:.3f}; Δ sweep against own λ curve "
+                    f"{r['sweep_against_own_lambda_curve']}",
+                    file=sys.stderr,
+                )
+            print(f"eq. 5 against Ballé: {results['radogaga_against_balle']}", file=sys.stderr)
+    except (ExperimentError, ConfigError, ValueError, OSError) as exc:
+        print(f"objective_isometry: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
