@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import synthetic_image
+from conftest import load_tool, synthetic_image
 from PIL import Image
 
 from rdcodec import codec
@@ -87,3 +87,34 @@ def test_cli_target_bpp(tmp_path, grid_registry, monkeypatch, pixels):
         bad = tmp_path / "bad.rdc"
         r = CliRunner().invoke(main, ["encode", str(png), "-o", str(bad), *args])
         assert r.exit_code == 2 and r.stderr.startswith("rdcodec: error: ") and not bad.exists()
+
+
+def test_bench_targets_resumes_and_refuses_another_models_record(grid_registry, tmp_path, monkeypatch, capsys):
+    """tools/bench_targets.py keeps every row it measured and measures nothing twice."""
+    import rdcodec.rate_control
+
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(grid_registry.directory))
+    bench = load_tool("tools/bench_targets.py")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(40, 48, seed=3)).save(folder / "a.png")
+    monkeypatch.setattr(bench, "TARGETS", {"bpp": (0.5, 2.0), "psnr": (10.0,)})
+    out = tmp_path / "targets.json"
+    assert bench.main([str(folder), "-o", str(out)]) == 0
+    first = json.loads(out.read_text())
+    assert sorted(first["rows"]) == ["bpp|0.5|a.png", "bpp|2|a.png", "psnr|10|a.png"]
+    assert [t["requested"] for t in first["targets"]["bpp"]] == [0.5, 2.0]
+    assert all(r["bpp"] > 0 and r["seconds"] >= 0 for r in first["rows"].values())
+
+    def no_encode(*args, **kwargs):
+        raise AssertionError("a row already in the record was measured again")
+
+    monkeypatch.setattr(rdcodec.rate_control, "encode_to_target", no_encode)
+    assert bench.main([str(folder), "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["rows"] == first["rows"]
+
+    other = dict(first, model="another-model")
+    out.write_text(json.dumps(other))
+    with pytest.raises(SystemExit):
+        bench.main([str(folder), "-o", str(out)])
+    assert "another-model" in capsys.readouterr().err

@@ -160,3 +160,36 @@ def test_baseline_curves_are_reused_from_an_earlier_report(tmp_path, two_images,
     )
     assert r.exit_code == 2 and "other images" in r.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_avif_at_another_speed_is_a_baseline_of_its_own(tmp_path, two_images, models_env, monkeypatch):
+    from PIL import Image as PILImage
+
+    from rdcodec.eval import baselines
+
+    saved = []
+    real_save = PILImage.Image.save
+
+    def spy(self, fp, format=None, **params):
+        saved.append((format, params.get("speed")))
+        return real_save(self, fp, format=format, **params)
+
+    monkeypatch.setattr(PILImage.Image, "save", spy)
+    pixels = synthetic_image(32, 40, seed=1)
+    plain, fast = baselines.encode_decode("avif", pixels, 50), baselines.encode_decode("avif-speed10", pixels, 50)
+    assert saved == [("AVIF", None), ("AVIF", 10)]  # Pillow's default speed, then speed 10
+    assert plain.pixels.shape == fast.pixels.shape == pixels.shape
+    assert baselines.default_qualities("avif-speed4") == baselines.DEFAULT_QUALITIES["avif"]
+    for bad in ("avif-speed11", "avif-speed", "avif-speed04", "avif-speed-1", "webp-speed4"):
+        assert not baselines.is_known(bad)
+        with pytest.raises(ValueError, match="unknown baseline"):
+            baselines.encode_decode(bad, pixels, 50)
+
+    out = tmp_path / "curve.json"
+    args = ["rd-curve", *map(str, two_images), "--models", "none", "--baselines", "avif,avif-speed10"]
+    r = CliRunner().invoke(main, [*args, "--qualities", "30,70", "--json", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.stderr
+    names = [c["name"] for c in json.loads(out.read_text())["curves"]]
+    assert names == ["avif", "avif-speed10"]
+    r = CliRunner().invoke(main, ["rd-curve", str(two_images[0]), "--baselines", "avif-speed42", "--json", str(out), "-f"])
+    assert r.exit_code == 2 and "avif-speedN" in r.stderr

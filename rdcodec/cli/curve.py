@@ -13,7 +13,12 @@ from rdcodec.cli.files import CommandError, check_output, expand_images, fail, n
 @click.command("rd-curve")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--models", default=None, help="comma-separated model ids, or 'none' (default: every installed model)")
-@click.option("--baselines", default="jpeg,webp,avif", show_default=True, help="comma-separated Pillow codecs, or 'none'")
+@click.option(
+    "--baselines",
+    default="jpeg,webp,avif",
+    show_default=True,
+    help="comma-separated Pillow codecs (jpeg, webp, avif at its default speed 6, avif-speedN for speed N), or 'none'",
+)
 @click.option("--qualities", default=None, help="comma-separated quality sweep for every baseline (default: per-codec sweeps)")
 @click.option(
     "--reference",
@@ -62,11 +67,11 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
             entries = registry.entries()
         codecs = [] if baselines in ("none", "") else [b.strip() for b in baselines.split(",")]
         for name in codecs:
-            if name not in baseline_codecs.DEFAULT_QUALITIES:
-                raise CommandError(f"unknown baseline {name!r} (known: jpeg, webp, avif)")
+            if not baseline_codecs.is_known(name):
+                raise CommandError(f"unknown baseline {name!r} (known: {baseline_codecs.KNOWN})")
             if not baseline_codecs.available(name):
                 raise CommandError(f"this Pillow cannot write {name}")
-        sweep = {name: (_qualities(qualities) if qualities else baseline_codecs.DEFAULT_QUALITIES[name]) for name in codecs}
+        sweep = {name: (_qualities(qualities) if qualities else baseline_codecs.default_qualities(name)) for name in codecs}
         refs = [curve for r in references for curve in rd_curve.load_reference(Path(r), list(image_bytes))]
         loaded_models = [(entry, load_model(entry.id, registry)) for entry in entries]
     except (CommandError, CodecError, ImageReadError, ModelNotFoundError, rd_curve.ReferenceFileError) as exc:
