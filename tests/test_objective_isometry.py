@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import load_tool, synthetic_image
@@ -53,8 +54,7 @@ def test_both_arms_train_in_turns_then_fine_tune_and_evaluate(tmp_path, image_di
     assert driver.main(["train", *common, "--until", "2", "--chunk", "2", "--finetune-steps", "2", "--no-progress"]) == 0
     assert driver.trained_step(work / "radogaga") == driver.trained_step(work / "balle") == 2
     assert not (work / "radogaga" / "final-4.pt").exists() and not (work / "radogaga-lam2").exists()
-    # ... the next goes on to 4; both arms started from the same seed, so their first chunks
-    # began from the same weights and differ only by the objective
+    # ... the next goes on to 4, then fine-tunes each arm's final weights
     assert driver.main(["train", *common, "--chunk", "2", "--finetune-steps", "2", "--no-progress"]) == 0
     for arm in ("radogaga", "balle"):
         assert driver.trained_step(work / arm) == 4
@@ -66,7 +66,7 @@ def test_both_arms_train_in_turns_then_fine_tune_and_evaluate(tmp_path, image_di
     assert [r["step"] for r in starts if r["kind"] == "start"] == [0, 2]
 
     args = ["evaluate", *common, "--images", str(image_dir), "--out", str(out), "--crop", "32", "--analysis-images", "2"]
-    args += ["--quant-steps", "0.5,1,4", "--limit", "2", "--pairs", "4"]
+    args += ["--quant-steps", "0.5,1,4", "--limit", "2", "--pairs", "4", "--finetune-steps", "2"]
     assert driver.main(args) == 0
     results = json.loads((out / "results.json").read_text())
     for arm in ("radogaga", "balle"):
@@ -90,6 +90,37 @@ def test_arms_that_differ_beyond_the_objective_are_refused(tmp_path, image_dir, 
     assert driver.main(["train", "--work", str(tmp_path / "w"), "--configs", str(configs)]) == 2
     assert "differ in more than objective.kind: seed" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_both_arms_start_from_the_same_weights(tmp_path, image_dir):
+    import dataclasses
+
+    from rdcodec.train.codec_task import CodecTask
+
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    arms = driver.load_arms(_arm_configs(tmp_path, image_dir), [])
+    first = [CodecTask(dataclasses.replace(cfg)).model.state_dict() for cfg in arms.values()]
+    assert all(v.equal(first[1][k]) for k, v in first[0].items())
+
+
+def test_unfinished_or_foreign_fine_tunes_are_never_evaluated(tmp_path, image_dir, capsys):
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    work = tmp_path / "work"
+    base = ["--work", str(work), "--configs", str(configs), "--lambda-factors", "2"]
+    assert driver.main(["train", *base, "--finetune-steps", "2", "--chunk", "4", "--no-progress"]) == 0
+    evaluate = ["evaluate", *base, "--images", str(image_dir), "--out", str(tmp_path / "out"), "--crop", "32"]
+    # the fine-tunes were 2 steps; an evaluation that expects 4 finds them unfinished
+    assert driver.main([*evaluate, "--finetune-steps", "4"]) == 2
+    assert "fine-tune of 2 steps, not 4" in capsys.readouterr().err
+    # the same weights under another spelling of the work folder are the same fine-tune
+    record = work / "balle-lam2" / "init.json"
+    assert driver.check_finetune(work / "balle-lam2", work / ".." / "work" / "balle" / "final-4.pt", 2)
+    # other final weights: refused
+    shutil.copyfile(work / "radogaga" / "final-4.pt", work / "balle" / "final-4.pt")
+    assert driver.main([*evaluate, "--finetune-steps", "2"]) == 2
+    assert "fine-tuned from other weights" in capsys.readouterr().err
+    assert record.exists() and not (tmp_path / "out").exists()
 
 
 def test_a_fine_tune_from_other_weights_is_refused(tmp_path, image_dir, capsys):

@@ -113,8 +113,12 @@ def test_bench_targets_resumes_and_refuses_another_models_record(grid_registry, 
     assert bench.main([str(folder), "-o", str(out)]) == 0
     assert json.loads(out.read_text())["rows"] == first["rows"]
 
-    other = dict(first, model="another-model")
-    out.write_text(json.dumps(other))
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)  # the same file names in another folder are other images
     with pytest.raises(SystemExit):
-        bench.main([str(folder), "-o", str(out)])
+        bench.main([str(elsewhere), "-o", str(out)])
+    assert "was measured on" in capsys.readouterr().err
+    out.write_text(json.dumps(dict(first, model="another-model")))
+    with pytest.raises(SystemExit):
+        bench.main([str(elsewhere), "-o", str(out)])
     assert "another-model" in capsys.readouterr().err

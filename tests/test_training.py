@@ -299,12 +299,12 @@ def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, t
     kodak.write_text(json.dumps({"step": 2, "bd_rate": {"jpeg": -40.0}}))
     assert progress.main([str(tmp_path / "run"), "--name", "t", "--out", str(out), "--kodak", str(kodak)]) == 0
     first = json.loads(out.read_text())
-    assert [r["step"] for r in first["validation"]] == [2, 4] and len(first["kodak"]) == 1
+    assert [r["step"] for r in first["validation"]] == [2, 4]
+    assert first["kodak"] == [{"source": str(kodak), "step": 2, "bd_rate": {"jpeg": -40.0}}]
 
     # the machine is lost: a new run directory whose log holds only the steps after the snapshot
     restored = tmp_path / "restored"
     restored.mkdir()
-    later = dict(first["validation"][-1], step=6, ssim=0.5, run="restored")
     (restored / "log.jsonl").write_text(
         json.dumps({"kind": "train", "step": 6, "train_seconds": 10.0})
         + "\n"
@@ -316,9 +316,35 @@ def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, t
     assert progress.main([str(restored), "--name", "t", "--out", str(out), "--cid22", str(cid22)]) == 0
     second = json.loads(out.read_text())
     assert [r["step"] for r in second["validation"]] == [2, 4, 6]
-    assert second["validation"][-1]["ssim"] == later["ssim"]
-    assert second["kodak"] == first["kodak"] and second["cid22"] == [{"step": 6, "bd_rate": {"webp": -5.0}}]
+    assert second["validation"][-1]["ssim"] == 0.5
+    assert second["kodak"] == first["kodak"]
+    assert second["cid22"] == [{"source": str(cid22), "step": 6, "bd_rate": {"webp": -5.0}}]
     assert second["runs"] == [str(tmp_path / "run"), str(restored)]
+
+    # a check measured again replaces the earlier one; a checkpoint_rd report keeps only its summary
+    kodak.write_text(
+        json.dumps(
+            {
+                "schema": "rdcodec.rd-curve/1",
+                "images": [{"name": "a"}],
+                "curves": [],
+                "bd_rate": [],
+                "step": 2,
+                "checkpoint": "c.pt",
+                "summary": {"jpeg": {"ssim-db": -41.0}},
+            }
+        )
+    )
+    assert progress.main([str(restored), "--name", "t", "--out", str(out), "--kodak", str(kodak)]) == 0
+    third = json.loads(out.read_text())
+    assert third["kodak"] == [
+        {"source": str(kodak), "images": 1, "step": 2, "checkpoint": "c.pt", "summary": {"jpeg": {"ssim-db": -41.0}}}
+    ]
+    assert progress.main([str(restored), "--name", "t", "--out", str(out), "--kodak", str(kodak)]) == 0
+    assert json.loads(out.read_text())["kodak"] == third["kodak"]
+    # the log of another network is not extended
+    with pytest.raises(SystemExit):
+        progress.main([str(restored), "--name", "mse", "--out", str(out)])
 
 
 def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_path):
@@ -348,11 +374,18 @@ def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_pa
     assert [c.name for c in rd_curve.load_reference(out, list(images))] == ["jpeg"]
     with pytest.raises(SystemExit):
         tool.main([*argv, "-o", str(out)])
-    # an earlier report is an anchor for a later checkpoint: the same network against itself is 0 %
-    again = tmp_path / "again.json"
-    assert tool.main([*argv, "--reference", str(out), "-o", str(again)]) == 0
-    self_bd = json.loads(again.read_text())["summary"]["step-2"]
-    assert all(abs(v) < 1e-6 for v in self_bd.values() if v is not None)
+    # an earlier report is an anchor for a later checkpoint; the jpeg curve both files hold counts once
+    train(_config(image_dir, 4), tmp_path / "run", progress=False)
+    later = tmp_path / "later.json"
+    refs = ["--reference", str(reference), "--reference", str(out)]
+    assert tool.main([*argv, *refs, "-o", str(later)]) == 0
+    report = json.loads(later.read_text())
+    assert [c["name"] for c in report["curves"]] == ["step-4", "jpeg", "step-2"]
+    assert set(report["summary"]) == {"jpeg", "step-2"}
+    assert report["summary"]["step-2"]["ssim-db"] is not None
+    # a reference at the checkpoint's own step is refused, before anything is measured
+    assert tool.main([*argv, "--reference", str(later), "-o", str(tmp_path / "again.json")]) == 2
+    assert not (tmp_path / "again.json").exists()
 
 
 def test_step_sweep_rates_match_with_and_without_decoding(image_dir, tmp_path):
@@ -377,9 +410,11 @@ def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
 
     import torch
 
-    cfg = _config(image_dir, 4)
+    cfg = _config(image_dir, 5)
     train(cfg, tmp_path / "straight", progress=False)
-    train(dataclasses.replace(cfg, steps=2), tmp_path / "chunked", progress=False)
+    # stopped at step 3, off the validation and checkpoint grid of 2: the stop adds a validation
+    # and a checkpoint at step 3 that the straight run does not make
+    train(dataclasses.replace(cfg, steps=3), tmp_path / "chunked", progress=False)
     train(cfg, tmp_path / "chunked", progress=False)
     straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
     chunked = torch.load(tmp_path / "chunked" / "checkpoint.pt", weights_only=False)["model"]

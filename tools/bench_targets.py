@@ -40,7 +40,7 @@ def summarise(rows: dict) -> dict:
     for kind, values in TARGETS.items():
         out[kind] = []
         for value in values:
-            done = [r for k, r in rows.items() if k.startswith(f"{kind}|{value:g}|")]
+            done = [r for k, r in rows.items() if k == _key(kind, value, r["image"])]
             if not done:
                 continue
             out[kind].append(
@@ -85,16 +85,18 @@ def main(argv=None) -> int:
             p.error(
                 f"{args.output} was measured with {record.get('model')} at {record.get('threads')} threads, not {model.id} at {args.threads}"
             )
+        if Path(record.get("folder", args.folder)).resolve() != args.folder.resolve():
+            p.error(f"{args.output} was measured on {record['folder']}, not {args.folder}")
     rows: dict = record.get("rows", {})
 
     def save():
-        names = [path.name for path in paths]
         out = {
             "schema": SCHEMA,
+            "folder": str(args.folder),
             "model": model.id,
-            "images": len({k.split("|")[2] for k in rows} | set(names)),
+            "images": len({r["image"] for r in rows.values()}),
             "threads": args.threads,
-            "load_average": os.getloadavg(),
+            "load_average_at_last_save": os.getloadavg(),
             "targets": summarise(rows),
             "rows": rows,
         }

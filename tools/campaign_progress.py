@@ -8,12 +8,15 @@
 Reads each run's ``log.jsonl`` (several run directories in order: pilots, then the long run
 started from them) and collects every validation record — step, training hours so far, and for
 each quantization step Δ the estimated bpp, SSIM and PSNR on the validation crops — plus, for
-each ``--kodak`` / ``--cid22`` report (``tools/compare_sweeps.py`` or ``rdcodec rd-curve`` JSON
-with a ``step`` and ``bd_rate`` entries, written every ~20 000 steps), the real-file BD-rates on
-Kodak and on ``val/cid22``. Writes the JSON log and a plot (SSIM and bpp per Δ against steps).
+each ``--kodak`` / ``--cid22`` report of ``tools/checkpoint_rd.py`` (written every ~20 000
+steps), its step, image count and BD-rate summary: the real-file checks on Kodak and on
+``val/cid22``. (A ``tools/compare_sweeps.py`` report is kept whole.) Writes the JSON log and a
+plot (SSIM and bpp per Δ against steps).
 
 The log already at ``--out`` is kept and extended, never shortened: its validation rows and
-reports stay, and a run log's record replaces the row at the same step and Δ. A run rebuilt on a
+checks stay; a run log's record replaces the row at the same step and Δ, and a check measured
+again (same step and source file) replaces the earlier one. A log of another network
+(``--name``) is refused. A run rebuilt on a
 new machine from a committed snapshot (``tools/campaign_snapshot.py restore``) starts a fresh
 ``log.jsonl`` at the snapshot's step, so the committed log is the only record of the steps
 before it.
@@ -58,11 +61,19 @@ def collect(run_dirs: list[Path]) -> list[dict]:
 def compact(report: dict, source: Path) -> dict:
     """The log's line for one real-file check: an rd-curve report (``tools/checkpoint_rd.py``)
     keeps its step, image count and BD-rate summary, not its per-image curves; other reports
-    (``tools/compare_sweeps.py``) are kept whole."""
+    (``tools/compare_sweeps.py``) are kept whole; each names its file."""
     if "curves" not in report:
-        return report
+        return {"source": str(source), **report}
     kept = {k: report[k] for k in ("step", "checkpoint", "quant_steps", "summary") if k in report}
     return {"source": str(source), "images": len(report.get("images", [])), **kept}
+
+
+def _check_key(report: dict):
+    """What makes two checks the same check: the step and the report file (its name only, so a
+    path written another way still matches); reports without them are compared whole."""
+    if "source" in report and "step" in report:
+        return (report["step"], Path(report["source"]).name)
+    return json.dumps(report, sort_keys=True)
 
 
 def merge(previous: dict | None, rows: list[dict], reports: dict[str, list[dict]]) -> tuple[list[dict], dict]:
@@ -74,8 +85,7 @@ def merge(previous: dict | None, rows: list[dict], reports: dict[str, list[dict]
     for name in ("kodak", "cid22"):
         kept = list(previous.get(name, []))
         for report in reports.get(name, []):
-            if report not in kept:
-                kept.append(report)
+            kept = [r for r in kept if _check_key(r) != _check_key(report)] + [report]
         merged_reports[name] = sorted(kept, key=lambda r: r.get("step") or 0)
     return [by_key[k] for k in sorted(by_key)], merged_reports
 
@@ -117,6 +127,8 @@ def main(argv=None) -> int:
     from rdcodec import atomic_file
 
     previous = json.loads(args.out.read_text()) if args.out.exists() else None
+    if previous is not None and previous.get("network") != args.name:
+        p.error(f"{args.out} is the log of the {previous.get('network')!r} network, not {args.name!r}")
     new_reports = {
         "kodak": [compact(json.loads(k.read_text()), k) for k in args.kodak],
         "cid22": [compact(json.loads(k.read_text()), k) for k in args.cid22],

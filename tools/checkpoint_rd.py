@@ -13,7 +13,8 @@ path of ``rdcodec rd-curve``), and the points form one curve. It is compared wit
 of the ``--reference`` files (an earlier ``rdcodec rd-curve --json`` report measured on the same
 images, such as the Pillow JPEG / WebP / AVIF sweeps; an earlier report of this tool, whose
 checkpoint curve is then an anchor too; or a CompressAI published curve), on SSIM-dB,
-MS-SSIM-dB and PSNR BD-rate.
+MS-SSIM-dB and PSNR BD-rate. A curve that several references hold is used once; two
+different curves of one name, or a reference at the checkpoint's own step, are refused.
 
 The report is an ``rdcodec rd-curve`` JSON (so it can itself be a ``--reference``) with three
 more fields: ``checkpoint``, ``step`` (the training step) and ``summary`` — the BD-rates of
@@ -41,20 +42,38 @@ def summary(report: dict, curve_name: str) -> dict:
     return out
 
 
+def unique_references(curves: list, own_name: str) -> list:
+    """The reference curves once each: a curve that two files both hold (the same Pillow sweep
+    kept in an earlier report) is kept once; two different curves of one name, or one named
+    like the checkpoint's own curve, are refused (a BD-rate table keyed by name would mix them)."""
+    kept: dict = {}
+    for curve in curves:
+        if curve.name == own_name:
+            raise ValueError(f"a reference curve is named {own_name!r}, as this checkpoint's own: compare other steps")
+        if curve.name in kept:
+            if kept[curve.name] != curve:
+                raise ValueError(f"two different reference curves are named {curve.name!r}")
+            continue
+        kept[curve.name] = curve
+    return list(kept.values())
+
+
 def measure_checkpoint(
     checkpoint: Path, folder: Path, steps: list[float], references: list[Path], threads: int | None = None, progress=True
 ) -> dict:
     from rdcodec.eval import rd_curve
     from rdcodec.eval.step_sweep import read_folder, sweep_checkpoint
     from rdcodec.image_io import read_image
+    from rdcodec.train.checkpoint import load_checkpoint
 
     image_bytes = read_folder(folder)
     shapes = {name: read_image(data, name=name).pixels.shape[:2] for name, data in image_bytes.items()}
-    refs = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
+    name = f"step-{int(load_checkpoint(checkpoint)['step'])}"
+    loaded = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
+    refs = unique_references(loaded, name)
     bar = rd_curve.progress_bar(len(steps) * len(image_bytes), progress)
     points, step = sweep_checkpoint(checkpoint, image_bytes, steps, threads, bar)
     bar.close()
-    name = f"step-{step}"
     curves = [rd_curve.Curve(name, "rdcodec", sorted(points, key=lambda p: p.bpp)), *refs]
     table = rd_curve.bd_table(curves)
     images = [{"name": n, "width": int(w), "height": int(h)} for n, (h, w) in shapes.items()]

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _rates_only(checkpoint: Path, images: dict[str, bytes], steps: list[float]) -> list[dict]:
+def _rates_only(checkpoint: Path, images: dict[str, bytes], steps: list[float], threads: int | None) -> list[dict]:
     """Mean real bpp per Δ without decoding (rate depends only on the encoder, the prior and Δ)."""
     from rdcodec import codec
     from rdcodec.eval.step_sweep import exported_models
@@ -31,10 +31,11 @@ def _rates_only(checkpoint: Path, images: dict[str, bytes], steps: list[float]) 
 
     network, state = load_trained_network(checkpoint)
     pixels = [read_image(data, name=name) for name, data in images.items()]
-    return [
-        {"step": step, "bpp": statistics.fmean(codec.encode_image(px, model).bits_per_pixel for px in pixels)}
-        for step, model in exported_models(network, state, steps)
-    ]
+    rows = []
+    for step, model in exported_models(network, state, steps, threads):
+        rows.append({"step": step, "bpp": statistics.fmean(codec.encode_image(px, model).bits_per_pixel for px in pixels)})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", required=True, help="comma-separated Δ values")
     p.add_argument("--quality", action="store_true", help="also decode and measure")
     p.add_argument("-o", "--output", type=Path, default=None)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="threads of torch and of the transforms (0: all cores)")
     args = p.parse_args(argv)
     if args.threads:
         import torch
@@ -53,20 +54,27 @@ def main(argv=None) -> int:
 
     from rdcodec.eval import rd_curve
     from rdcodec.eval.step_sweep import read_folder, sweep_checkpoint
+    from rdcodec.train.checkpoint import CheckpointError
 
-    steps = [float(s) for s in args.steps.split(",")]
-    images = read_folder(args.folder)
-    if not args.quality:  # rate only: the encoder, the prior and Δ; no decode
-        rows = _rates_only(args.checkpoint, images, steps)
-    else:
-        bar = rd_curve.progress_bar(len(steps) * len(images), True)
-        points, _ = sweep_checkpoint(args.checkpoint, images, steps, progress=bar)
-        bar.close()
-        rows = [
-            {"step": step, "bpp": p.bpp, "psnr": p.psnr, "ssim": p.ssim, "ms_ssim": p.ms_ssim} for step, p in zip(steps, points)
-        ]
-    for row in rows:
-        print(json.dumps(row), file=sys.stderr)
+    threads = args.threads or None
+    try:
+        steps = [float(s) for s in args.steps.split(",")]
+        if not all(s > 0 for s in steps):
+            raise ValueError(f"--steps must be positive, not {args.steps!r}")
+        images = read_folder(args.folder)
+        if not args.quality:  # rate only: the encoder, the prior and Δ; no decode
+            rows = _rates_only(args.checkpoint, images, steps, threads)
+        else:
+            bar = rd_curve.progress_bar(len(steps) * len(images), True)
+            points, _ = sweep_checkpoint(args.checkpoint, images, steps, threads, progress=bar)
+            bar.close()
+            rows = [
+                {"step": step, "bpp": p.bpp, "psnr": p.psnr, "ssim": p.ssim, "ms_ssim": p.ms_ssim}
+                for step, p in zip(steps, points)
+            ]
+    except (OSError, ValueError, CheckpointError) as exc:
+        print(f"step_sweep: error: {exc}", file=sys.stderr)
+        return 2
     report = {"checkpoint": str(args.checkpoint), "folder": str(args.folder), "images": len(images), "sweep": rows}
     if args.output:
         from rdcodec import atomic_file

@@ -9,7 +9,8 @@ import numpy as np
 from rdcodec.analysis.latent import ChannelEnergy, IsometryReport
 
 
-def _figure():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +19,8 @@ def _figure():
     return plt
 
 
-def _png(fig, plt) -> bytes:
+def png_bytes(fig, plt) -> bytes:
+    """PNG bytes of ``fig`` (tight layout, 110 dpi); the figure is closed."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -28,7 +30,7 @@ def _png(fig, plt) -> bytes:
 
 def energy_figure(energy: ChannelEnergy, show: int = 32) -> bytes:
     """Sorted channel variances (bars) with the cumulative energy ratio (line), paper Fig. 6a/6b."""
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     k = min(show, len(energy.variance))
     ax.bar(range(1, k + 1), energy.variance[:k], color="tab:blue")
@@ -38,12 +40,12 @@ def energy_figure(energy: ChannelEnergy, show: int = 32) -> bytes:
     twin.plot(range(1, k + 1), energy.cumulative_ratio[:k], "o-", color="tab:red", markersize=3)
     twin.set_ylim(0, 1.02)
     twin.set_ylabel("cumulative energy ratio")
-    return _png(fig, plt)
+    return png_bytes(fig, plt)
 
 
 def isometry_figure(report: IsometryReport) -> bytes:
     """D′_i per channel (bars) with the predicted value (line), paper Fig. 6c/6d."""
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.bar(range(1, len(report.d_prime) + 1), report.d_prime, color="tab:green")
     if report.predicted is not None:
@@ -52,7 +54,7 @@ def isometry_figure(report: IsometryReport) -> bytes:
     ax.set_xlabel("latent channel, by decreasing variance")
     ax.set_ylabel(f"D′ ({report.metric}, δ = {report.delta})")
     ax.set_title(f"CV {report.cv:.3f}, random-direction correlation {report.random_direction_correlation:.3f}")
-    return _png(fig, plt)
+    return png_bytes(fig, plt)
 
 
 def save_png(pixels: np.ndarray) -> bytes:
@@ -65,7 +67,7 @@ def save_png(pixels: np.ndarray) -> bytes:
 def comparison_figure(reports: dict, show: int = 32) -> bytes:
     """Networks side by side (``{name: LatentReport}``): cumulative energy ratios, and D′_i over
     the top channels divided by each network's mean D′ (an isometric latent is flat at 1)."""
-    plt = _figure()
+    plt = pyplot()
     fig, (ax_e, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
     for name, report in reports.items():
         k = min(show, len(report.energy.cumulative_ratio))
@@ -80,4 +82,4 @@ def comparison_figure(reports: dict, show: int = 32) -> bytes:
     for ax in (ax_e, ax_d):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _png(fig, plt)
+    return png_bytes(fig, plt)

@@ -42,17 +42,14 @@ def objective_lambda2(objective: dict | None) -> float | None:
     return objective.get("lambda2")
 
 
-def latent_report(
-    network, crops, metric: str, lambda2: float | None, *, top: int = 9, delta: float = 0.25, positions: int = 4, pairs: int = 64
-) -> LatentReport:
+def latent_report(network, crops, metric: str, lambda2: float | None, *, top: int = 9, **isometry_options) -> LatentReport:
     """Energy, isometry and Jacobian Gram of ``network`` on equal-size ``crops`` (H×W×3 uint8).
 
-    ``positions`` and ``pairs`` are :func:`~rdcodec.analysis.latent.isometry`'s samples.
+    The ``top`` channels by variance are measured; ``isometry_options`` (``delta``,
+    ``positions``, ``pairs``, ``seed``) go to :func:`~rdcodec.analysis.latent.isometry`.
     """
     energy = channel_energy(network, crops)
-    iso = isometry(
-        network, crops, metric, channels=energy.order[:top], delta=delta, lambda2=lambda2, positions=positions, pairs=pairs
-    )
+    iso = isometry(network, crops, metric, channels=energy.order[:top], lambda2=lambda2, **isometry_options)
     gram = jacobian_gram(network, crops[:1], metric, channels=iso.channels)
     share = energy.cumulative_ratio[min(9, len(energy.cumulative_ratio) - 1)]
     return LatentReport(metric, lambda2, energy, share, iso, gram)

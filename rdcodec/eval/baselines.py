@@ -42,7 +42,7 @@ def _codec(name: str) -> tuple[str, dict]:
         return name, {}
     if name.startswith(_AVIF_SPEED):
         speed = name[len(_AVIF_SPEED) :]
-        if speed.isdigit() and 0 <= int(speed) <= 10 and str(int(speed)) == speed:
+        if speed.isascii() and speed.isdigit() and 0 <= int(speed) <= 10 and str(int(speed)) == speed:
             return "avif", {"speed": int(speed)}
     raise ValueError(f"unknown baseline {name!r} (known: {KNOWN})")
 
@@ -61,9 +61,10 @@ def default_qualities(name: str) -> tuple[int, ...]:
 
 
 def available(name: str) -> bool:
-    if not is_known(name):
+    try:
+        codec = _codec(name)[0]
+    except ValueError:
         return False
-    codec = _codec(name)[0]
     return bool(features.check(_FORMATS[codec][1] if codec != "jpeg" else "jpg"))
 
 

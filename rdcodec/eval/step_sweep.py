@@ -26,8 +26,8 @@ from rdcodec.eval import rd_curve
 def exported_models(network, state: dict, steps: list[float], threads: int | None = None) -> Iterator[tuple[float, object]]:
     """(Δ, loaded :class:`rdcodec.codec.Model`) for each Δ, exported into a temporary registry.
 
-    ``network`` and ``state`` come from :func:`rdcodec.zoo.export.load_trained_network`. Each
-    model is valid until the generator moves on (its registry is removed at the end).
+    ``network`` and ``state`` come from :func:`rdcodec.zoo.export.load_trained_network`. The
+    temporary registries, and so the models' files, last until the generator is finished.
     """
     from rdcodec import codec
     from rdcodec.zoo.export import export_trained

@@ -91,6 +91,20 @@ def finetune_dir(work: Path, arm: str, factor: float) -> Path:
     return work / f"{arm}-lam{factor:g}"
 
 
+def check_finetune(run_dir: Path, final: Path, finetune_steps: int) -> dict:
+    """The record a fine-tune keeps of its start (the final weights' SHA-256, its length);
+    a fine-tune directory made from other weights or for another length is refused."""
+    origin = {"sha256": _sha256(final), "finetune_steps": finetune_steps}
+    record = run_dir / "init.json"
+    if record.exists():
+        kept = json.loads(record.read_text())
+        if kept.get("sha256") != origin["sha256"]:
+            raise ExperimentError(f"{run_dir} was fine-tuned from other weights than {final}: remove it to start again")
+        if kept.get("finetune_steps") != finetune_steps:
+            raise ExperimentError(f"{run_dir} is a fine-tune of {kept.get('finetune_steps')} steps, not {finetune_steps}")
+    return origin
+
+
 def train_arms(
     arms: dict, work: Path, chunk: int, factors: list[float], finetune_steps: int, progress: bool, until: int | None = None
 ) -> dict:
@@ -99,7 +113,7 @@ def train_arms(
     from rdcodec.train.codec_task import train
 
     steps = next(iter(arms.values())).steps
-    target = min(steps, until) if until else steps
+    target = steps if until is None else min(steps, until)
     stop = min(arm_step for arm_step in (trained_step(work / arm) for arm in arms))
     while stop < target:
         stop = min(target, (stop // chunk + 1) * chunk)
@@ -113,18 +127,17 @@ def train_arms(
     for arm, cfg in arms.items():
         final = work / arm / f"final-{steps}.pt"
         if not final.exists():
+            if done[arm] != steps:
+                raise ExperimentError(f"{work / arm} is at step {done[arm]}, past the configs' {steps}")
             shutil.copyfile(work / arm / "checkpoint.pt", final)
-        origin = {"init_from": str(final), "sha256": _sha256(final)}
         for factor in factors:
             run_dir = finetune_dir(work, arm, factor)
-            record = run_dir / "init.json"
-            if record.exists() and json.loads(record.read_text()) != origin:
-                raise ExperimentError(f"{run_dir} was fine-tuned from other weights than {final}: remove it to start again")
+            origin = check_finetune(run_dir, final, finetune_steps)
             if trained_step(run_dir) >= finetune_steps:
                 done[run_dir.name] = trained_step(run_dir)
                 continue
             run_dir.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(origin) + "\n")
+            (run_dir / "init.json").write_text(json.dumps(origin) + "\n")
             objective = dataclasses.replace(
                 cfg.objective, lambda1=cfg.objective.lambda1 * factor, lambda2=cfg.objective.lambda2 * factor
             )
@@ -149,15 +162,10 @@ def _curve(name: str, points, kind: str = "rdcodec"):
 
 
 def _rd_figure(curves: dict) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from rdcodec.analysis.figures import png_bytes, pyplot
     from rdcodec.eval.bd_rate import to_db
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm, (sweep, lam) in curves.items():
         line = ax.plot(
@@ -175,11 +183,7 @@ def _rd_figure(curves: dict) -> bytes:
     ax.set(xlabel="bpp (real files)", ylabel="SSIM-dB", title="one network per Δ sweep against its own λ curve")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, plt)
 
 
 def evaluate(
@@ -193,6 +197,8 @@ def evaluate(
     analysis_images: int,
     quant_steps,
     pairs: int = 64,
+    finetune_steps: int = 3000,
+    threads: int | None = None,
 ):
     from rdcodec import analysis
     from rdcodec.analysis.figures import comparison_figure
@@ -201,26 +207,33 @@ def evaluate(
     from rdcodec.train.data import center_crop
     from rdcodec.zoo.export import load_trained_network
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     steps = next(iter(arms.values())).steps
     images = dict(list(read_folder(images_dir).items())[:limit])
     crops = [center_crop(read_image(data, name=name).pixels, crop) for name, data in list(images.items())[:analysis_images]]
     if len({c.shape for c in crops}) > 1:
         raise ExperimentError("the analysis crops differ in size: use a --crop no larger than every image")
-    results: dict = {"images": list(images), "quant_steps": list(quant_steps), "lambda_factors": factors, "arms": {}}
-    curves, reports = {}, {}
-    for arm, cfg in arms.items():
+    for arm in arms:  # every input checked before anything is measured
         final = work / arm / f"final-{steps}.pt"
         if not final.exists():
             raise ExperimentError(f"{final} is missing: train both arms to {steps} steps first")
-        network, state = load_trained_network(final)
-        sweep = _curve(f"{arm}-sweep", sweep_points(network, state, images, list(quant_steps)))
+        for factor in factors:
+            run_dir = finetune_dir(work, arm, factor)
+            check_finetune(run_dir, final, finetune_steps)
+            if trained_step(run_dir) < finetune_steps:
+                raise ExperimentError(f"{run_dir} is not fine-tuned to {finetune_steps} steps: run train to finish it")
+    results: dict = {"images": list(images), "quant_steps": list(quant_steps), "lambda_factors": factors, "arms": {}}
+    curves, reports = {}, {}
+    for arm, cfg in arms.items():
+        network, state = load_trained_network(work / arm / f"final-{steps}.pt")
+        sweep = _curve(f"{arm}-sweep", sweep_points(network, state, images, list(quant_steps), threads))
         lam_points = [next(p for p in sweep.points if p.setting == "Δ=1")]
         for factor in factors:
-            tuned = finetune_dir(work, arm, factor) / "checkpoint.pt"
-            if not tuned.exists():
-                raise ExperimentError(f"{tuned} is missing: run train to finish the fine-tunes")
-            net_f, state_f = load_trained_network(tuned)
-            point = sweep_points(net_f, state_f, images, [1.0])[0]
+            net_f, state_f = load_trained_network(finetune_dir(work, arm, factor) / "checkpoint.pt")
+            point = sweep_points(net_f, state_f, images, [1.0], threads)[0]
             lam_points.append(dataclasses.replace(point, setting=f"λ×{factor:g}"))
         lam = _curve(f"{arm}-lambda", lam_points, kind="reference")
         curves[arm] = (sweep, lam)
@@ -260,9 +273,9 @@ def main(argv=None) -> int:
         s.add_argument("--configs", type=Path, default=ROOT / "tools" / "configs" / "isometry")
         s.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE for both arms")
         s.add_argument("--lambda-factors", default="0.25,0.5,2,4")
+        s.add_argument("--finetune-steps", type=int, default=3000, help="steps of each λ fine-tune")
     t = sub.choices["train"]
     t.add_argument("--chunk", type=int, default=1000, help="steps per turn of each arm")
-    t.add_argument("--finetune-steps", type=int, default=3000)
     t.add_argument("--until", type=int, default=None, help="stop both arms at this step for now (resume later)")
     t.add_argument("--no-progress", action="store_true")
     e = sub.choices["evaluate"]
@@ -272,6 +285,7 @@ def main(argv=None) -> int:
     e.add_argument("--crop", type=int, default=256, help="centre crop for the latent geometry")
     e.add_argument("--analysis-images", type=int, default=8)
     e.add_argument("--pairs", type=int, default=64, help="random direction pairs of the correlation")
+    e.add_argument("--threads", type=int, default=0, help="threads of the transforms (0: all cores)")
     e.add_argument("--quant-steps", default=",".join(f"{d:g}" for d in SWEEP_STEPS), help="Δ sweep (must include 1)")
     args = p.parse_args(argv)
 
@@ -299,7 +313,9 @@ def main(argv=None) -> int:
                 args.crop,
                 args.analysis_images,
                 quant_steps,
-                args.pairs,
+                pairs=args.pairs,
+                finetune_steps=args.finetune_steps,
+                threads=args.threads or None,
             )
             for arm, r in results["arms"].items():
                 g = r["geometry"]
