@@ -11,7 +11,7 @@ it; quality at least the target), the probes and the encode seconds.
 
 Every result is written to ``-o`` as soon as it exists, and a rerun skips the (target, image)
 pairs already there, so the measurement can run in the background over several sessions. A
-record made with another model or thread count is refused rather than mixed in.
+record made with another model, thread count or folder is refused rather than mixed in.
 """
 
 from __future__ import annotations

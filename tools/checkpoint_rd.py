@@ -62,17 +62,19 @@ def measure_checkpoint(
     checkpoint: Path, folder: Path, steps: list[float], references: list[Path], threads: int | None = None, progress=True
 ) -> dict:
     from rdcodec.eval import rd_curve
-    from rdcodec.eval.step_sweep import read_folder, sweep_checkpoint
+    from rdcodec.eval.step_sweep import read_folder, sweep_points
     from rdcodec.image_io import read_image
-    from rdcodec.train.checkpoint import load_checkpoint
+    from rdcodec.zoo.export import load_trained_network
 
     image_bytes = read_folder(folder)
     shapes = {name: read_image(data, name=name).pixels.shape[:2] for name, data in image_bytes.items()}
-    name = f"step-{int(load_checkpoint(checkpoint)['step'])}"
+    network, state = load_trained_network(checkpoint)  # loaded once: its step names the curve
+    step = int(state["step"])
+    name = f"step-{step}"
     loaded = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
     refs = unique_references(loaded, name)
     bar = rd_curve.progress_bar(len(steps) * len(image_bytes), progress)
-    points, step = sweep_checkpoint(checkpoint, image_bytes, steps, threads, bar)
+    points = sweep_points(network, state, image_bytes, steps, threads, bar)
     bar.close()
     curves = [rd_curve.Curve(name, "rdcodec", sorted(points, key=lambda p: p.bpp)), *refs]
     table = rd_curve.bd_table(curves)
