@@ -97,8 +97,37 @@ def test_overrides_and_bad_options(tmp_path):
         load_train_config(None, ["train_dirs=[]", "objective.metric=psnr"])
     with pytest.raises(ConfigError, match="crop"):
         load_train_config(None, ["train_dirs=[]", "crop=30"])
+    for flag in ("compile", "bf16", "channels_last"):
+        with pytest.raises(ConfigError, match=f"{flag} must be true or false"):
+            load_train_config(None, ["train_dirs=[]", f"{flag}=1"])
     cfg = load_train_config(None, ['train_dirs=["a"]', "network.N=8", "step_range=[0.5,2]"])
     assert cfg.network.N == 8 and cfg.step_range == [0.5, 2]
+
+
+# dynamo reads .grad of non-leaf tensors while it traces compressai's EntropyBottleneck
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_compiled_training_pass_trains_like_the_eager_one(image_dir, tmp_path, monkeypatch):
+    """``compile = true`` runs the training pass through torch.compile: same checkpoint schema and
+    steps, and (float32, with inductor drawing the noise as eager torch does) the same losses
+    and, to Adam's rounding, the same weights as the eager run."""
+    import dataclasses
+
+    import torch
+    import torch._inductor.config
+
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    eager_cfg = _config(image_dir, 2)
+    train(eager_cfg, tmp_path / "eager", progress=False)
+    train(dataclasses.replace(eager_cfg, compile=True), tmp_path / "compiled", progress=False)
+    eager = torch.load(tmp_path / "eager" / "checkpoint.pt", weights_only=False)
+    compiled = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)
+    assert compiled["step"] == eager["step"] == 2
+    assert compiled["model"].keys() == eager["model"].keys()
+    assert compiled["config"]["compile"] is True and eager["config"]["compile"] is False
+    losses = [[r["loss"] for r in _records(tmp_path / run, "train")] for run in ("eager", "compiled")]
+    assert len(losses[1]) == 2 and np.allclose(losses[0], losses[1], rtol=1e-5)
+    for k in [k for k in eager["model"] if eager["model"][k].is_floating_point()]:
+        torch.testing.assert_close(compiled["model"][k], eager["model"][k], rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -420,3 +449,25 @@ def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
     chunked = torch.load(tmp_path / "chunked" / "checkpoint.pt", weights_only=False)["model"]
     assert straight.keys() == chunked.keys()
     assert all(torch.equal(straight[k], chunked[k]) for k in straight)
+
+
+def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
+    """tools/bench_training_speed.py: only the variants asked for, each with its timed steps, the
+    speed-up against the first; an unknown variant is refused."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(144, 160, seed=i)).save(d / f"{i}.png")
+    bench = load_tool("tools/bench_training_speed.py")
+    out = tmp_path / "speed.json"
+    chosen = "fp32 128x16,bf16 channels_last 128x16"
+    args = [str(d), "-o", str(out), "--N", "8", "--M", "8", "--threads", "1", "--steps", "2", "--warmup", "1"]
+    assert bench.main([*args, "--interleave", "--variants", chosen]) == 0
+    report = json.loads(out.read_text())
+    assert report["schema"] == "rdcodec.training-speed/2" and report["interleaved"] is True
+    assert [r["variant"] for r in report["variants"]] == chosen.split(",")
+    assert report["speedup_against"] == "fp32 128x16" and report["variants"][0]["speedup"] == 1.0
+    for row in report["variants"]:
+        assert len(row["step_seconds"]) == 2 and row["sec_per_step"] > 0 and row["compile"] is False
+    with pytest.raises(SystemExit):
+        bench.main([*args, "--variants", "fp32 128x16,warp drive"])

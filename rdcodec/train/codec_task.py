@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
 from rdcodec.train.loop import LoopSettings, run
-from rdcodec.train.objective import ObjectiveConfig, objective
+from rdcodec.train.objective import LossTerms, ObjectiveConfig, objective
 
 
 def draw_step(rng: np.random.Generator, step_range: list[float] | None) -> float:
@@ -47,6 +48,16 @@ def draw_step(rng: np.random.Generator, step_range: list[float] | None) -> float
         return 1.0
     lo, hi = math.log(step_range[0]), math.log(step_range[1])
     return float(math.exp(rng.uniform(lo, hi)))
+
+
+def loss_terms(
+    net: torch.nn.Module, x: torch.Tensor, objective_config: ObjectiveConfig, delta: float = 1.0, bf16: bool = False
+) -> LossTerms:
+    """The training pass for a batch ``x`` at quantization step Δ: the network's forward
+    (z, z + Δ·ε, P_ψ, g(z), g(z + Δ·ε)) and the terms of eq. 5 (or the Ballé loss), with λ1, λ2
+    scaled by 1/Δ². This is the function ``compile = true`` hands to ``torch.compile``."""
+    out = net(x, bf16=bf16, step=delta)
+    return objective(objective_config, x, out.likelihoods, out.x_clean, out.x_noisy, lambda_scale=1.0 / delta**2)
 
 
 def optimization_step(
@@ -58,6 +69,7 @@ def optimization_step(
     delta: float = 1.0,
     bf16: bool = False,
     clip_grad: float = 0.0,
+    loss_fn: Callable[..., LossTerms] = loss_terms,
 ):
     """One Adam step on eq. 5 (or the Ballé loss) for a batch ``x`` at quantization step Δ.
 
@@ -65,11 +77,11 @@ def optimization_step(
     σ² = Δ²/12 the isometry constant 1/(2·λ2·σ²) of eq. 10 is then the same at every Δ, so one
     network serves all steps. The loss is multiplied by Δ before the backward pass, which keeps
     each Δ's optimum and evens out the loss magnitudes across Δ.
-    Returns the :class:`~rdcodec.train.objective.LossTerms` (unweighted).
+    ``loss_fn`` is :func:`loss_terms` or its compiled form. Returns the
+    :class:`~rdcodec.train.objective.LossTerms` (unweighted).
     """
     optimizer.zero_grad(set_to_none=True)
-    out = net(x, bf16=bf16, step=delta)
-    terms = objective(objective_config, x, out.likelihoods, out.x_clean, out.x_noisy, lambda_scale=1.0 / delta**2)
+    terms = loss_fn(net, x, objective_config, delta, bf16)
     if not torch.isfinite(terms.total):
         raise FloatingPointError("non-finite loss")
     (terms.total * delta).backward()
@@ -159,6 +171,7 @@ class CodecTask:
             self.base_lrs = [config.lr, config.lr * config.prior_lr_scale]
             self.aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
         self.net: torch.nn.Module = self.model
+        self.loss_fn: Callable[..., LossTerms] = torch.compile(loss_terms) if config.compile else loss_terms
         self.sampler: CropSampler | None = None
         self.val_images: list[torch.Tensor] = []
 
@@ -209,7 +222,7 @@ class CodecTask:
             return {"distortion": self._decoder_step(x)}
         delta = draw_step(self.sampler.rng, config.step_range)
         terms = optimization_step(
-            self.net, self.optimizer, self.main_params, x, config.objective, delta, self.bf16, config.clip_grad
+            self.net, self.optimizer, self.main_params, x, config.objective, delta, self.bf16, config.clip_grad, self.loss_fn
         )
         scalars = {
             "loss": terms.total.item(),

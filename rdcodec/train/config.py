@@ -55,6 +55,10 @@ class TrainConfig:
     # [s_min, s_max] (s < 1 shrinks: a crop then holds more of the scene); None = no rescaling
     scale_range: list[float] | None = None
     channels_last: bool = False
+    # torch.compile the training pass (forward and loss; autograd builds the backward from the
+    # same graphs): a one-off compile of about a minute at each launch for fewer s/step
+    # (docs/rd/campaign.md, "Training speed"); weights and checkpoints are the same either way
+    compile: bool = False
     # validation operating points (quantization steps Δ); None = Δ = 1 only
     val_steps: list[float] | None = None
     # "eq5": the whole network on eq. 5 (or the Ballé loss); "decoder": only g_s, on the
@@ -111,6 +115,9 @@ class TrainConfig:
             and all(isinstance(v, (int, float)) and v > 0 for v in self.val_steps)
         ):
             raise ConfigError(f"val_steps must be a list of positive steps, not {self.val_steps!r}")
+        for name in ("bf16", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.phase not in ("eq5", "decoder"):
             raise ConfigError(f"phase must be 'eq5' or 'decoder', not {self.phase!r}")
 
