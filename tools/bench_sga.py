@@ -15,7 +15,9 @@ can run in the background over several sessions and be stopped at any point.
 The summary, per N, uses the images that have every ladder point both at N and plain (a paired
 comparison on the same images): mean bpp and mean quality per point, the BD-rate of the
 searched curve against the plain one (SSIM-dB, PSNR, MS-SSIM-dB; bjontegaard, pchip), the
-median encode seconds per image and point, and the number of images it rests on.
+SSIM-dB BD-rate of every other N measured on all of those images (so N = 1000 on a few images
+is read against N = 100 and 300 on the same ones), the median encode seconds per image and
+point, and the number of images it rests on.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def summarise(rows: dict, images: list[str], qualities: list[int], iterations: l
             "images": len(names),
             "image_names": names,
             "bd_rate_against_plain": {axis: bd_rate(*curve(n, names, key), *curve(0, names, key)) for axis, key in AXES},
+            # every other N measured on all of these images, so a short N = 1000 record can be
+            # read against N = 100 and N = 300 on the same images (a paired comparison)
+            "ssim_db_bd_rate_on_these_images": {
+                str(k): bd_rate(*curve(k, names, "ssim"), *curve(0, names, "ssim"))
+                for k in iterations
+                if k and all(_key(m, q, k) in rows for m in names for q in qualities)
+            },
             "median_encode_s": statistics.median(rows[_key(m, q, n)]["encode_s"] for m in names for q in qualities),
             "median_encode_s_plain": statistics.median(rows[_key(m, q, 0)]["encode_s"] for m in names for q in qualities),
             "points": [],
