@@ -471,3 +471,60 @@ def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
         assert len(row["step_seconds"]) == 2 and row["sec_per_step"] > 0 and row["compile"] is False
     with pytest.raises(SystemExit):
         bench.main([*args, "--variants", "fp32 128x16,warp drive"])
+
+
+def test_ship_model_exports_a_ladder_with_its_training_history(image_dir, tmp_path):
+    """tools/ship_model.py: one network as a Δ ladder (shared weights, one default, qualities),
+    the grid entry of format version 2, and the run's launches as phases in the manifest."""
+    from rdcodec import codec
+    from rdcodec.zoo.registry import Registry
+
+    run = tmp_path / "run"
+    train(_config(image_dir, 2), run, progress=False)
+    train(_config(image_dir, 4), run, progress=False)  # a second launch: a second phase
+    ship = load_tool("tools/ship_model.py")
+    models = tmp_path / "models"
+    args = [str(run), "--id", "tiny", "--name", "ssim", "--models-dir", str(models), "--ladder", "1:2.0,2:1.0"]
+    assert ship.main([*args, "--default-quality", "2", "--commands", "rdcodec train ..."]) == 0
+    registry = Registry(models)
+    entries = {e.id: e for e in registry.entries()}
+    assert set(entries) == {"tiny-q1", "tiny-q2", "tiny-grid"}
+    q1, q2 = entries["tiny-q1"], entries["tiny-q2"]
+    assert (q1.quality, q2.quality) == (1, 2) and q2.default and not q1.default
+    assert q1.weights == q2.weights == entries["tiny-grid"].weights and q1.tables != q2.tables
+    assert entries["tiny-grid"].kind == "grid" and q1.metric == "ssim"
+    history = q1.training
+    assert history["steps"] == 4 and history["quantization_step"] == 2.0 and history["commands"] == ["rdcodec train ..."]
+    assert [(p["from_step"], p["to_step"]) for p in history["phases"]] == [(0, 2), (2, 4)]
+    px = synthetic_image(24, 32)
+    for entry in (q1, q2):
+        model = codec.load_model(entry.id, registry)
+        assert codec.decode(codec.encode(px, model), model).shape == px.shape
+    # the coarser step makes the smaller file
+    sizes = [len(codec.encode(px, codec.load_model(e.id, registry))) for e in (q1, q2)]
+    assert sizes[0] <= sizes[1]
+
+
+def test_compare_sweeps_bd_rate_between_two_step_sweeps(tmp_path, capsys):
+    """tools/compare_sweeps.py: a sweep with 10 % fewer bits at every quality is −10 % on both
+    axes; a sweep without quality figures is refused with one error line and exit 2."""
+    compare = load_tool("tools/compare_sweeps.py")
+
+    def sweep(name, scale):
+        rows = [{"step": d, "bpp": scale * 0.8 / d, "ssim": 1 - 0.05 * d, "psnr": 30 - 2 * d} for d in (0.5, 1, 2, 4)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"checkpoint": name, "sweep": rows}))
+        return str(path)
+
+    out = tmp_path / "comparison.json"
+    assert compare.main([sweep("anchor", 1.0), sweep("test", 0.9), "-o", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["comparisons"]
+    assert result["anchor"] == "anchor" and result["test"] == "test"
+    assert abs(result["bd_rate_ssim_db_percent"] + 10) < 1e-6 and abs(result["bd_rate_psnr_percent"] + 10) < 1e-6
+    assert result["bpp_range"]["test"] == pytest.approx([0.9 * 0.2, 0.9 * 1.6])
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"checkpoint": "x", "sweep": [{"step": 1, "bpp": 0.5}]}))
+    capsys.readouterr()
+    assert compare.main([sweep("anchor", 1.0), str(bare)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("compare_sweeps: error:") and "--quality" in err[0]

@@ -5,9 +5,8 @@
 
 Each report holds one network's real-file rate and quality at several quantization steps Δ on
 the same images. For every TEST against ANCHOR: BD-rate on SSIM-dB (−10·log10(1 − SSIM)) and
-on PSNR over the quality range both cover (negative: TEST needs fewer bits), and the two
-points of each at the anchor's Δ = 1 side by side. Used to judge the campaign's pilots on
-``val/cid22`` (never Kodak).
+on PSNR over the quality range both cover (negative: TEST needs fewer bits), and the bpp
+range each sweep covers. Used to judge the campaign's pilots on ``val/cid22`` (never Kodak).
 """
 
 from __future__ import annotations
