@@ -44,6 +44,30 @@ def test_balle_baseline_uses_the_noisy_reconstruction():
     x, lik, clean, noisy = _inputs()
     terms = objective(ObjectiveConfig(kind="balle", metric="mse", lambda1=7.0), x, lik, clean, noisy)
     assert terms.total.item() == pytest.approx((terms.bpp + 7.0 * distortion("mse", x, noisy)).item(), rel=1e-6)
+    assert terms.scaling is None
+    # it never needs g(z), so the training pass does not decode it
+    without_clean = objective(ObjectiveConfig(kind="balle", metric="mse", lambda1=7.0), x, lik, None, noisy)
+    assert without_clean.total.item() == terms.total.item()
+    with pytest.raises(ValueError, match="g\\(z\\)"):
+        objective(ObjectiveConfig(kind="radogaga", metric="mse"), x, lik, None, noisy)
+
+
+def test_balle_training_pass_decodes_only_the_noisy_latent():
+    """RDAutoencoder.forward(decode_clean=False): one decoder call on z + ε, the same g(z + ε)
+    as the batched call that also decodes z (float32, same noise)."""
+    from rdcodec.model.network import NetworkConfig, RDAutoencoder
+
+    torch.manual_seed(0)
+    net = RDAutoencoder(NetworkConfig(N=8, M=8))
+    x = torch.rand(2, 3, 32, 32)
+    calls = []
+    net.g_s.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    torch.manual_seed(1)
+    both = net(x)
+    torch.manual_seed(1)
+    noisy_only = net(x, decode_clean=False)
+    assert calls == [4, 2] and noisy_only.x_clean is None
+    torch.testing.assert_close(noisy_only.x_noisy, both.x_noisy, rtol=1e-5, atol=1e-6)
 
 
 def test_ms_ssim_needs_large_images_and_is_bounded():

@@ -56,7 +56,7 @@ class TrainingOutputs(NamedTuple):
     z: torch.Tensor
     z_noisy: torch.Tensor
     likelihoods: torch.Tensor  # P_ψ(z + ε), per element
-    x_clean: torch.Tensor  # g(z)
+    x_clean: torch.Tensor | None  # g(z); None when the pass did not decode it (the Ballé loss)
     x_noisy: torch.Tensor  # g(z + ε)
 
 
@@ -91,12 +91,14 @@ class RDAutoencoder(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(M)
 
     # --- training-time pieces (eq. 3-5) ---------------------------------------------------
-    def forward(self, x: torch.Tensor, bf16: bool = False, step: float = 1.0) -> "TrainingOutputs":
+    def forward(self, x: torch.Tensor, bf16: bool = False, step: float = 1.0, decode_clean: bool = True) -> "TrainingOutputs":
         """One training pass: z, z + Δ·ε, P_ψ(z + Δ·ε), g(z), g(z + Δ·ε) (one batched decoder call).
 
         ``step`` is the quantization step Δ the pass stands for (1 = the unit grid of eq. 3;
         a variable-rate run draws one per batch). With ``bf16`` the transforms run under
-        bfloat16 autocast; the prior stays in float32.
+        bfloat16 autocast; the prior stays in float32. ``decode_clean = False`` leaves g(z) out
+        (``x_clean`` is None): the Ballé loss needs only g(z + Δ·ε), and the decoder is the
+        costliest part of a step.
         """
         autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
         with autocast:
@@ -104,8 +106,10 @@ class RDAutoencoder(nn.Module):
         z = z.float()
         z_noisy, likelihoods = self.noisy_latent(z, step)
         with autocast:
-            decoded = self.decode_latent(torch.cat([z, z_noisy]))
+            decoded = self.decode_latent(torch.cat([z, z_noisy]) if decode_clean else z_noisy)
         decoded = decoded.float()
+        if not decode_clean:
+            return TrainingOutputs(z, z_noisy, likelihoods, None, decoded)
         return TrainingOutputs(z, z_noisy, likelihoods, decoded[: len(x)], decoded[len(x) :])
 
     def encode_latent(self, x: torch.Tensor) -> torch.Tensor:

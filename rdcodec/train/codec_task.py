@@ -4,7 +4,7 @@ Phase ``eq5`` — one step (paper eq. 5, or the Ballé loss with ``objective.kin
 
     crops x ──► g_a ──► z ──► z + Δ·ε, P_ψ(bin of width Δ)  (Δ = 1, or drawn per batch: variable rate)
                          └────────────┬─────────────────────────┘
-                               g_s([z ; z + Δ·ε])  (one batched decoder call)
+                               g_s([z ; z + Δ·ε])  (one batched decoder call; Ballé: g_s(z + Δ·ε) alone)
                                       └──► g(z), g(z + Δ·ε) ──► objective (λ/Δ²) ──► Adam
     quantiles ──► aux (quantile) loss ──► Adam (aux)
 
@@ -56,7 +56,7 @@ def loss_terms(
     """The training pass for a batch ``x`` at quantization step Δ: the network's forward
     (z, z + Δ·ε, P_ψ, g(z), g(z + Δ·ε)) and the terms of eq. 5 (or the Ballé loss), with λ1, λ2
     scaled by 1/Δ². This is the function ``compile = true`` hands to ``torch.compile``."""
-    out = net(x, bf16=bf16, step=delta)
+    out = net(x, bf16=bf16, step=delta, decode_clean=objective_config.kind == "radogaga")
     return objective(objective_config, x, out.likelihoods, out.x_clean, out.x_noisy, lambda_scale=1.0 / delta**2)
 
 
@@ -224,12 +224,9 @@ class CodecTask:
         terms = optimization_step(
             self.net, self.optimizer, self.main_params, x, config.objective, delta, self.bf16, config.clip_grad, self.loss_fn
         )
-        scalars = {
-            "loss": terms.total.item(),
-            "bpp": terms.bpp.item(),
-            "distortion": terms.distortion.item(),
-            "scaling": terms.scaling.item(),
-        }
+        scalars = {"loss": terms.total.item(), "bpp": terms.bpp.item(), "distortion": terms.distortion.item()}
+        if terms.scaling is not None:
+            scalars["scaling"] = terms.scaling.item()
         if self.world == 1:
             self.aux_optimizer.zero_grad(set_to_none=True)
             aux = self.model.aux_loss()

@@ -28,7 +28,7 @@ class LossTerms(NamedTuple):
     total: torch.Tensor
     bpp: torch.Tensor  # rate of z + ε in bits per pixel
     distortion: torch.Tensor  # D(x, g(z)) for RaDOGAGA, D(x, g(z + ε)) for Ballé
-    scaling: torch.Tensor  # D(g(z), g(z + ε)) (RaDOGAGA's third term; reported for Ballé too)
+    scaling: torch.Tensor | None  # D(g(z), g(z + ε)) (RaDOGAGA's third term; None for Ballé, which never decodes g(z))
 
 
 def rate_bpp(likelihoods: torch.Tensor, num_pixels: int) -> torch.Tensor:
@@ -40,7 +40,7 @@ def objective(
     config: ObjectiveConfig,
     x: torch.Tensor,
     likelihoods: torch.Tensor,
-    x_clean: torch.Tensor,
+    x_clean: torch.Tensor | None,
     x_noisy: torch.Tensor,
     lambda_scale: float = 1.0,
 ) -> LossTerms:
@@ -51,12 +51,14 @@ def objective(
     """
     num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bpp = rate_bpp(likelihoods, num_pixels)
-    scaling = distortion(config.metric, x_clean, x_noisy)
     if config.kind == "radogaga":
+        if x_clean is None:
+            raise ValueError("eq. 5 needs g(z): decode it (RDAutoencoder.forward(..., decode_clean=True))")
+        scaling = distortion(config.metric, x_clean, x_noisy)
         d = distortion(config.metric, x, x_clean)
         h_d = torch.log(d.clamp_min(1e-12)) if config.h == "log" else d
         total = bpp + lambda_scale * (config.lambda1 * h_d + config.lambda2 * scaling)
-    else:
-        d = distortion(config.metric, x, x_noisy)
-        total = bpp + lambda_scale * config.lambda1 * d
-    return LossTerms(total, bpp, d, scaling)
+        return LossTerms(total, bpp, d, scaling)
+    d = distortion(config.metric, x, x_noisy)
+    total = bpp + lambda_scale * config.lambda1 * d
+    return LossTerms(total, bpp, d, None)
