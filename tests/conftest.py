@@ -101,3 +101,17 @@ def load_tool(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def cpu_flags(monkeypatch):
+    """``cpu_flags({...})`` makes rdcodec.model.precision see these /proc/cpuinfo flags
+    (None: none readable), its cached answers cleared before and after."""
+    from rdcodec.model import precision
+
+    def set_flags(flags):
+        precision.usable_bf16.cache_clear()
+        monkeypatch.setattr(precision, "_cpu_flags", lambda: None if flags is None else frozenset(flags))
+
+    yield set_flags
+    precision.usable_bf16.cache_clear()

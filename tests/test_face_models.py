@@ -30,6 +30,40 @@ def test_shapes_and_a_training_step(cls):
     assert len(energy.order) == 6
 
 
+@pytest.mark.parametrize("cls", [FaceRaDOGAGA, FaceBetaVAE])
+def test_bf16_loss_keeps_the_prior_and_the_distortion_in_float32(cls):
+    """``bf16``: the transforms under bfloat16 autocast, the loss terms float32 and close to the
+    float32 loss (same weights, same noise)."""
+    torch.manual_seed(0)
+    model = cls(SMALL)
+    x = torch.rand(4, 3, 32, 32)
+    args = (1.0, 0.1) if cls is FaceRaDOGAGA else (1e-4,)
+    torch.manual_seed(1)
+    full = model.loss(x, *args)
+    torch.manual_seed(1)
+    half = model.loss(x, *args, bf16=True)
+    for a, b in zip(full, half):
+        assert b.dtype == torch.float32
+        assert b.item() == pytest.approx(a.item(), rel=0.05, abs=1e-3)
+    half.total.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_face_task_trains_in_bf16_only_where_the_cpu_has_it(cpu_flags):
+    from rdcodec.train.face_task import FaceTask, FaceTrainConfig
+
+    faces = torch.rand(8, 3, 32, 32)
+    config = FaceTrainConfig(model=SMALL, batch_size=4, bf16=True)
+    cpu_flags({"avx512f", "avx512_bf16"})
+    assert FaceTask(config, faces).bf16 is True
+    cpu_flags({"avx512f"})
+    with pytest.warns(RuntimeWarning, match="bfloat16 instructions"):
+        task = FaceTask(config, faces)
+    assert task.bf16 is False
+    task.load_state({}, 0)
+    assert np.isfinite(task.train_step()["loss"])
+
+
 def test_load_faces_crops_and_resizes(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(3):

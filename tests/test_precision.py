@@ -7,16 +7,6 @@ import pytest
 from rdcodec.model import precision
 
 
-@pytest.fixture
-def cpu_flags(monkeypatch):
-    def set_flags(flags):
-        precision.usable_bf16.cache_clear()
-        monkeypatch.setattr(precision, "_cpu_flags", lambda: None if flags is None else frozenset(flags))
-
-    yield set_flags
-    precision.usable_bf16.cache_clear()
-
-
 def test_an_x86_cpu_without_bf16_runs_float32_with_a_warning(cpu_flags):
     cpu_flags({"sse2", "avx2", "avx512f", "avx512bw", "avx512_vnni"})  # Ice Lake
     assert not precision.bf16_is_native("cpu")

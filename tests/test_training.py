@@ -460,8 +460,9 @@ def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
         Image.fromarray(synthetic_image(144, 160, seed=i)).save(d / f"{i}.png")
     bench = load_tool("tools/bench_training_speed.py")
     out = tmp_path / "speed.json"
-    chosen = "fp32 128x16,bf16 channels_last 128x16"
-    args = [str(d), "-o", str(out), "--N", "8", "--M", "8", "--threads", "1", "--steps", "2", "--warmup", "1"]
+    chosen = "fp32 128x16,bf16 channels_last 128x16,face bf16"
+    args = [str(d), "-o", str(out), "--N", "8", "--M", "8", "--face-hidden", "32", "--threads", "1"]
+    args += ["--steps", "2", "--warmup", "1"]
     assert bench.main([*args, "--interleave", "--variants", chosen]) == 0
     report = json.loads(out.read_text())
     assert report["schema"] == "rdcodec.training-speed/2" and report["interleaved"] is True

@@ -9,7 +9,9 @@ crops from the folder, with the network the campaign trains (N = 96, M = 128 unl
 Variants: float32 against bfloat16 autocast, channels_last, 128² × 16 against 256² × 4 crops
 (the same pixels per step), ``torch.compile`` of the training pass (config ``compile``; its
 one-off compile falls in the warm-up steps), and the crop sampler alone with and without
-random rescaling, so the data path's share of a step is visible. Report: seconds per step
+random rescaling, so the data path's share of a step is visible; and §5.3's face network
+(appendix F, batch 64 × 64², faces cropped from the folder's images) in float32 and under
+bfloat16 autocast. Report: seconds per step
 (median of the timed steps, and every timed step), steps per second and ``speedup`` against
 the first variant run (``speedup_against``); what else ran on the machine is the caller's to
 record (``--note``). On a busy machine, compare variants with ``--interleave``, which
@@ -40,6 +42,9 @@ VARIANTS = [  # name, crop, batch, bf16, channels_last, compile
     ("bf16 256x4", 256, 4, True, False, False),
     ("bf16 channels_last 256x4", 256, 4, True, True, False),
     ("bf16 channels_last compile 128x16", 128, 16, True, True, True),
+    # §5.3's face network (appendix F, rdcodec.model.face), batch 64 of 64² faces
+    ("face fp32", 64, 64, False, False, False),
+    ("face bf16", 64, 64, True, False, False),
 ]
 
 
@@ -52,6 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--N", type=int, default=96)
     p.add_argument("--M", type=int, default=128)
+    p.add_argument("--face-hidden", type=int, default=8192, help="the face network's FC width (appendix F: 8192)")
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument(
         "--variants",
@@ -67,13 +73,13 @@ def main(argv=None) -> int:
 
     import torch
 
+    from rdcodec.model.face import load_faces
     from rdcodec.model.network import NetworkConfig, RDAutoencoder
     from rdcodec.train.codec_task import loss_terms, optimization_step
     from rdcodec.train.data import CropSampler, load_images
     from rdcodec.train.objective import ObjectiveConfig
 
     torch.set_num_threads(args.threads)
-    images = load_images([str(args.folder)])
     objective = ObjectiveConfig(metric="ssim", lambda1=8.0, lambda2=8.0)
     chosen = VARIANTS
     if args.variants:
@@ -82,10 +88,25 @@ def main(argv=None) -> int:
         if unknown:
             p.error(f"unknown variant(s): {', '.join(unknown)}; known: {', '.join(v[0] for v in VARIANTS)}")
         chosen = [v for v in VARIANTS if v[0] in names]
+    codec_variants = any(not v[0].startswith("face") for v in chosen)
+    images = load_images([str(args.folder)]) if codec_variants else None
+
+    faces = None
 
     def setup(variant):
+        nonlocal faces
         name, crop, batch, bf16, channels_last, compiled = variant
         torch.manual_seed(0)
+        if name.startswith("face"):
+            from rdcodec.model.face import FaceConfig, FaceRaDOGAGA
+
+            if faces is None:
+                faces = load_faces(args.folder, limit=4 * batch, size=crop)
+            model = FaceRaDOGAGA(FaceConfig(hidden=args.face_hidden, size=crop))
+            main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+            generator = torch.Generator().manual_seed(0)
+            optimizer = torch.optim.Adam(main_params, lr=1e-4)
+            return {"model": model, "optimizer": optimizer, "generator": generator, "times": []}
         model = RDAutoencoder(NetworkConfig(args.N, args.M))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -104,6 +125,15 @@ def main(argv=None) -> int:
 
     def one_step(variant, state, timed):
         name, crop, batch, bf16, channels_last, compiled = variant
+        if name.startswith("face"):  # FaceTask.train_step's main step: eq. 5 with (λ1, λ2) = (1, 0.1)
+            x = faces[torch.randint(len(faces), (batch,), generator=state["generator"])]
+            t0 = time.perf_counter()
+            state["optimizer"].zero_grad(set_to_none=True)
+            state["model"].loss(x, 1.0, 0.1, bf16=bf16).total.backward()
+            state["optimizer"].step()
+            if timed:
+                state["times"].append(time.perf_counter() - t0)
+            return
         x = state["sampler"].batch(batch)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -145,8 +175,8 @@ def main(argv=None) -> int:
     for row in rows:
         row["speedup"] = base / row["sec_per_step"]
 
-    sampling = []
-    for scale_range in (None, (0.5, 1.0)):
+    sampling = []  # the codec's crop sampler (only with a codec variant)
+    for scale_range in (None, (0.5, 1.0)) if codec_variants else ():
         sampler = CropSampler(images, 128, seed=0, scale_range=scale_range)
         t0 = time.perf_counter()
         for _ in range(20):

@@ -62,6 +62,10 @@ def _trunk_decoder(c: int) -> nn.Sequential:
     )
 
 
+def _autocast(x: torch.Tensor, enabled: bool):
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 class FaceLoss(NamedTuple):
     total: torch.Tensor
     rate: torch.Tensor  # RaDOGAGA: bits per pixel of z + ε; β-VAE: KL in nats per image
@@ -100,10 +104,16 @@ class FaceRaDOGAGA(_FaceBase):
     def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(x)
 
-    def loss(self, x: torch.Tensor, lambda1: float, lambda2: float, metric: str = "ssim") -> FaceLoss:
-        z = self.encode_latent(x)
+    def loss(self, x: torch.Tensor, lambda1: float, lambda2: float, metric: str = "ssim", bf16: bool = False) -> FaceLoss:
+        """Eq. 5 for a batch; with ``bf16`` the trunk and FC layers run under bfloat16 autocast,
+        the prior and the distortions in float32 (as the codec network's training pass)."""
+        with _autocast(x, bf16):
+            z = self.encode_latent(x)
+        z = z.float()
         z_noisy, likelihoods = self.entropy_bottleneck(z[:, :, None, None], training=True)
-        decoded = self.decode_latent(torch.cat([z, z_noisy[:, :, 0, 0]]))
+        with _autocast(x, bf16):
+            decoded = self.decode_latent(torch.cat([z, z_noisy[:, :, 0, 0]]))
+        decoded = decoded.float()
         x_clean, x_noisy = decoded[: len(x)], decoded[len(x) :]
         pixels = x.shape[0] * x.shape[2] * x.shape[3]
         rate = torch.log(likelihoods).sum() / (-math.log(2) * pixels)
@@ -124,11 +134,16 @@ class FaceBetaVAE(_FaceBase):
     def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(x)[:, : self.config.latent]
 
-    def loss(self, x: torch.Tensor, beta: float, metric: str = "ssim") -> FaceLoss:
-        stats = self._features(x)
+    def loss(self, x: torch.Tensor, beta: float, metric: str = "ssim", bf16: bool = False) -> FaceLoss:
+        """D(x, g(z̃)) + β·KL; ``bf16`` as for :meth:`FaceRaDOGAGA.loss` (KL in float32)."""
+        with _autocast(x, bf16):
+            stats = self._features(x)
+        stats = stats.float()
         mu, logvar = stats[:, : self.config.latent], stats[:, self.config.latent :].clamp(-20, 10)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        x_hat = self.decode_latent(z)
+        with _autocast(x, bf16):
+            x_hat = self.decode_latent(z)
+        x_hat = x_hat.float()
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=1).mean()
         d = distortion(metric, x, x_hat)
         return FaceLoss(d + beta * kl, kl, d, torch.zeros(()))

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
+from rdcodec.model.precision import usable_bf16
 from rdcodec.train.checkpoint import load_checkpoint
 from rdcodec.train.loop import LoopSettings, run
 
@@ -33,6 +34,9 @@ class FaceTrainConfig:
     beta: float = 1e-4  # β-VAE
     seed: int = 0
     device: str = "cpu"
+    # bfloat16 autocast for the trunk and FC layers (prior, KL and SSIM stay float32); used
+    # only where the hardware has bf16 (rdcodec.model.precision), float32 elsewhere
+    bf16: bool = False
     val_every: int = 1000
     checkpoint_every: int = 200
     log_every: int = 50
@@ -56,6 +60,7 @@ class FaceTask:
         self.device = torch.device(config.device)
         torch.manual_seed(config.seed)
         self.model = (FaceRaDOGAGA if config.kind == "radogaga" else FaceBetaVAE)(config.model).to(self.device)
+        self.bf16 = usable_bf16(config.bf16, self.device.type)
         main = [p for n, p in self.model.named_parameters() if not n.endswith("quantiles")]
         aux = [p for n, p in self.model.named_parameters() if n.endswith("quantiles")]
         self.optimizer = torch.optim.Adam(main, lr=config.lr)
@@ -80,7 +85,10 @@ class FaceTask:
         idx = torch.randint(len(self.faces), (c.batch_size,), generator=self.generator)
         x = self.faces[idx].to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.model.loss(x, c.lambda1, c.lambda2) if c.kind == "radogaga" else self.model.loss(x, c.beta)
+        if c.kind == "radogaga":
+            terms = self.model.loss(x, c.lambda1, c.lambda2, bf16=self.bf16)
+        else:
+            terms = self.model.loss(x, c.beta, bf16=self.bf16)
         terms.total.backward()
         self.optimizer.step()
         if self.aux_optimizer is not None:
