@@ -130,6 +130,50 @@ def test_compiled_training_pass_trains_like_the_eager_one(image_dir, tmp_path, m
         torch.testing.assert_close(compiled["model"][k], eager["model"][k], rtol=1e-3, atol=1e-5)
 
 
+def test_a_machine_where_compiling_fails_trains_eagerly(image_dir, tmp_path, monkeypatch):
+    """compile = true on a machine without a working toolchain: one warning, then the eager pass,
+    and the same weights as an eager run (the loss function is the same)."""
+    import dataclasses
+
+    import torch
+
+    from rdcodec.train import codec_task
+
+    def broken_compile(fn):
+        def compiled(*args, **kwargs):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\n(details)")
+
+        return compiled
+
+    monkeypatch.setattr(codec_task.torch, "compile", broken_compile)
+    eager_cfg = _config(image_dir, 2)
+    train(eager_cfg, tmp_path / "eager", progress=False)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed here \\(InvalidCxxCompiler"):
+        train(dataclasses.replace(eager_cfg, compile=True), tmp_path / "fallback", progress=False)
+    eager = torch.load(tmp_path / "eager" / "checkpoint.pt", weights_only=False)["model"]
+    fallback = torch.load(tmp_path / "fallback" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(eager[k], fallback[k]) for k in eager)
+
+
+def test_compiled_or_eager_propagates_errors_once_the_compile_has_worked():
+    from rdcodec.train.codec_task import CompiledOrEager
+
+    calls = []
+
+    def fn(x):
+        calls.append(x)
+        if x < 0:
+            raise ValueError("negative")
+        return x
+
+    wrapped = CompiledOrEager(fn)
+    wrapped.compiled = fn  # stands for a compiled fn that works
+    assert wrapped(1) == 1 and wrapped.proven
+    with pytest.raises(ValueError, match="negative"):
+        wrapped(-1)
+    assert calls == [1, -1]  # not retried eagerly
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_gloo(image_dir, tmp_path):
     """DistributedDataParallel through torchrun: 2 CPU processes, gloo backend, a few steps."""

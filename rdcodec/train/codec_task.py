@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -89,6 +90,34 @@ def optimization_step(
         torch.nn.utils.clip_grad_norm_(main_params, clip_grad)
     optimizer.step()
     return terms
+
+
+class CompiledOrEager:
+    """``torch.compile(fn)``, or ``fn`` itself where compiling fails on this machine.
+
+    Inductor compiles at the first call and needs a working C++ toolchain; a machine without
+    one must not stop a campaign that resumes there. So an exception from the first call
+    (the compile) gives one warning and every later call runs ``fn`` eagerly; the weights and
+    checkpoints are the same either way. Once a call has succeeded, exceptions propagate.
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn, self.compiled, self.proven = fn, torch.compile(fn), False
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is None:
+            return self.fn(*args, **kwargs)
+        if self.proven:
+            return self.compiled(*args, **kwargs)
+        try:
+            out = self.compiled(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any compile failure means: run eagerly
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            warnings.warn(f"torch.compile failed here ({first_line}); training eagerly instead", RuntimeWarning, stacklevel=2)
+            self.compiled = None
+            return self.fn(*args, **kwargs)
+        self.proven = True
+        return out
 
 
 @torch.no_grad()
@@ -171,7 +200,7 @@ class CodecTask:
             self.base_lrs = [config.lr, config.lr * config.prior_lr_scale]
             self.aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
         self.net: torch.nn.Module = self.model
-        self.loss_fn: Callable[..., LossTerms] = torch.compile(loss_terms) if config.compile else loss_terms
+        self.loss_fn: Callable[..., LossTerms] = CompiledOrEager(loss_terms) if config.compile else loss_terms
         self.sampler: CropSampler | None = None
         self.val_images: list[torch.Tensor] = []
 
