@@ -42,7 +42,7 @@ import torch
 
 from rdcodec.distortion import METRICS, distortion
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.model.precision import bf16_is_native
+from rdcodec.model.precision import bf16_autocast, bf16_is_native
 
 #: The rounding relaxations :func:`search_symbols` knows (see the module docstring).
 METHODS = ("sga", "ste")
@@ -173,7 +173,7 @@ def search_symbols(
         else:
             relaxed = v + (torch.round(v) - v).detach()
             rate_at = v
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with bf16_autocast(x, bf16):
             x_hat = network.decode_latent(relaxed * step + m)
         x_hat = x_hat.float()
         cost = network.bin_bits(rate_at, medians, step) / pixels + lambda1 * d_of(x_hat)

@@ -24,6 +24,7 @@ from torch import nn
 
 from rdcodec.distortion import distortion
 from rdcodec.model.network import GDN, EntropyBottleneck
+from rdcodec.model.precision import bf16_autocast
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +61,6 @@ def _trunk_decoder(c: int) -> nn.Sequential:
         GDN(c, inverse=True),
         nn.ConvTranspose2d(c, 3, 9, 2, 4, output_padding=1),
     )
-
-
-def _autocast(x: torch.Tensor, enabled: bool):
-    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 class FaceLoss(NamedTuple):
@@ -107,11 +104,11 @@ class FaceRaDOGAGA(_FaceBase):
     def loss(self, x: torch.Tensor, lambda1: float, lambda2: float, metric: str = "ssim", bf16: bool = False) -> FaceLoss:
         """Eq. 5 for a batch; with ``bf16`` the trunk and FC layers run under bfloat16 autocast,
         the prior and the distortions in float32 (as the codec network's training pass)."""
-        with _autocast(x, bf16):
+        with bf16_autocast(x, bf16):
             z = self.encode_latent(x)
         z = z.float()
         z_noisy, likelihoods = self.entropy_bottleneck(z[:, :, None, None], training=True)
-        with _autocast(x, bf16):
+        with bf16_autocast(x, bf16):
             decoded = self.decode_latent(torch.cat([z, z_noisy[:, :, 0, 0]]))
         decoded = decoded.float()
         x_clean, x_noisy = decoded[: len(x)], decoded[len(x) :]
@@ -136,12 +133,12 @@ class FaceBetaVAE(_FaceBase):
 
     def loss(self, x: torch.Tensor, beta: float, metric: str = "ssim", bf16: bool = False) -> FaceLoss:
         """D(x, g(z̃)) + β·KL; ``bf16`` as for :meth:`FaceRaDOGAGA.loss` (KL in float32)."""
-        with _autocast(x, bf16):
+        with bf16_autocast(x, bf16):
             stats = self._features(x)
         stats = stats.float()
         mu, logvar = stats[:, : self.config.latent], stats[:, self.config.latent :].clamp(-20, 10)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        with _autocast(x, bf16):
+        with bf16_autocast(x, bf16):
             x_hat = self.decode_latent(z)
         x_hat = x_hat.float()
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=1).mean()

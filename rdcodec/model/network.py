@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from rdcodec.format.container import LATENT_STRIDE
+from rdcodec.model.precision import bf16_autocast
 from rdcodec.settings import NetworkConfig
 
 __all__ = ["GDN", "EntropyBottleneck", "NetworkConfig", "PlainLayer", "RDAutoencoder", "STRIDE", "TrainingOutputs"]
@@ -100,7 +101,7 @@ class RDAutoencoder(nn.Module):
         (``x_clean`` is None): the Ballé loss needs only g(z + Δ·ε), and the decoder is the
         costliest part of a step.
         """
-        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
+        autocast = bf16_autocast(x, bf16)
         with autocast:
             z = self.encode_latent(x)
         z = z.float()

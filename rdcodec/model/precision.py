@@ -56,4 +56,12 @@ def usable_bf16(requested: bool, device_type: str) -> bool:
     return requested
 
 
-__all__ = ["NATIVE_BF16_FLAGS", "bf16_is_native", "usable_bf16"]
+def bf16_autocast(x, enabled: bool):
+    """bfloat16 autocast on ``x``'s device (a no-op context when not ``enabled``): the one
+    context every bf16 training or search pass runs its transforms under."""
+    import torch
+
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+__all__ = ["NATIVE_BF16_FLAGS", "bf16_autocast", "bf16_is_native", "usable_bf16"]

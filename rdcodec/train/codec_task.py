@@ -35,7 +35,7 @@ import torch
 from rdcodec.distortion import distortion
 from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.model.precision import usable_bf16
+from rdcodec.model.precision import bf16_autocast, usable_bf16
 from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
@@ -268,7 +268,7 @@ class CodecTask:
         config = self.config
         step = (config.val_steps or [1.0])[0]
         medians = self.model.medians()
-        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        autocast = bf16_autocast(x, self.bf16)
         with torch.no_grad(), autocast:
             z = self.model.encode_latent(x)
         z_hat = self.model.dequantize(self.model.quantize(z.float(), medians, step), medians, step)
