@@ -573,3 +573,40 @@ def test_compare_sweeps_bd_rate_between_two_step_sweeps(tmp_path, capsys):
     assert compare.main([sweep("anchor", 1.0), str(bare)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("compare_sweeps: error:") and "--quality" in err[0]
+
+
+def test_compare_sweeps_reads_a_checkpoint_rd_report_by_its_own_curve(tmp_path):
+    """A tools/checkpoint_rd.py report is compared by its checkpoint's curve (step-STEP), not by
+    the reference curves it also holds; one without its own curve is refused."""
+    compare = load_tool("tools/compare_sweeps.py")
+
+    def points(scale):
+        return [{"setting": f"Δ={d}", "bpp": scale * 0.8 / d, "ssim": 1 - 0.05 * d, "psnr": 30 - 2 * d} for d in (0.5, 1, 2, 4)]
+
+    def report(name, step, scale):
+        body = {
+            "checkpoint": name,
+            "step": step,
+            # a reference curve listed first, far better than the checkpoint: it must not be read
+            "curves": [
+                {"name": "webp", "kind": "baseline", "points": points(0.1)},
+                {"name": f"step-{step}", "kind": "rdcodec", "points": points(scale)},
+            ],
+        }
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(body))
+        return str(path)
+
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({"checkpoint": "sweep", "sweep": [{"step": 0.5, **p} for p in points(1.0)]}))
+    out = tmp_path / "comparison.json"
+    assert compare.main([str(sweep), report("constant", 53000, 0.8), report("cosine", 53000, 1.25), "-o", str(out)]) == 0
+    first, second = json.loads(out.read_text())["comparisons"]
+    assert first["test"] == "constant" and abs(first["bd_rate_ssim_db_percent"] + 20) < 1e-6
+    assert abs(second["bd_rate_psnr_percent"] - 25) < 1e-6
+    orphan_path = tmp_path / "orphan.json"
+    report("orphan", 7, 1.0)
+    orphan = json.loads(orphan_path.read_text())
+    orphan["step"] = 8
+    orphan_path.write_text(json.dumps(orphan))
+    assert compare.main([str(sweep), str(orphan_path)]) == 2
