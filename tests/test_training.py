@@ -610,3 +610,35 @@ def test_compare_sweeps_reads_a_checkpoint_rd_report_by_its_own_curve(tmp_path):
     orphan["step"] = 8
     orphan_path.write_text(json.dumps(orphan))
     assert compare.main([str(sweep), str(orphan_path)]) == 2
+
+
+def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, capsys):
+    """REPORT.json:NAME picks one curve of an rdcodec rd-curve report (a ladder against a baseline
+    measured in another run); an unknown name is one error line naming the curves there."""
+    compare = load_tool("tools/compare_sweeps.py")
+
+    def points(scale):
+        return [{"setting": f"q{q}", "bpp": scale * 0.2 * q, "ssim": 1 - 0.2 / q, "psnr": 20 + 3 * q} for q in (1, 2, 3, 4)]
+
+    curve = tmp_path / "curve.json"
+    curve.write_text(
+        json.dumps(
+            {
+                "schema": "rdcodec.rd-curve/1",
+                "curves": [
+                    {"name": "rdcodec-ssim", "kind": "rdcodec", "points": points(0.5)},
+                    {"name": "avif", "kind": "baseline", "points": points(1.0)},
+                ],
+            }
+        )
+    )
+    out = tmp_path / "comparison.json"
+    assert compare.main([f"{curve}:avif", f"{curve}:rdcodec-ssim", "-o", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["comparisons"]
+    assert result["anchor"] == f"{curve}:avif" and result["test"] == f"{curve}:rdcodec-ssim"
+    assert abs(result["bd_rate_ssim_db_percent"] + 50) < 1e-6 and abs(result["bd_rate_psnr_percent"] + 50) < 1e-6
+    capsys.readouterr()
+    assert compare.main([f"{curve}:avif", f"{curve}:webp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no curve 'webp'" in err[0] and "'rdcodec-ssim'" in err[0]
+    assert compare.main([f"{curve}:avif", str(curve)]) == 2  # a bare rd-curve report names no curve

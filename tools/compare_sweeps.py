@@ -1,13 +1,21 @@
 #!/usr/bin/env python
-"""BD-rate between Δ sweeps of trained networks (``tools/step_sweep.py --quality`` reports).
+"""BD-rate between Δ sweeps of trained networks, or between any two rate–distortion curves.
 
-    python tools/compare_sweeps.py ANCHOR.json TEST.json [TEST2.json ...] [-o comparison.json]
+    python tools/compare_sweeps.py ANCHOR TEST [TEST2 ...] [-o comparison.json]
 
-Each report holds one network's real-file rate and quality at several quantization steps Δ on
-the same images: a ``tools/step_sweep.py --quality`` report, or a ``tools/checkpoint_rd.py``
-report (its checkpoint's own curve, ``step-STEP``; the reference curves in it are ignored). For every TEST against ANCHOR: BD-rate on SSIM-dB (−10·log10(1 − SSIM)) and
-on PSNR over the quality range both cover (negative: TEST needs fewer bits), and the bpp
-range each sweep covers. Used to judge the campaign's pilots on ``val/cid22`` (never Kodak).
+Each argument names one curve of real-file rate and quality measured on the same images:
+
+- ``SWEEP.json``: a ``tools/step_sweep.py --quality`` report (one network over Δ);
+- ``REPORT.json``: a ``tools/checkpoint_rd.py`` report, read by its checkpoint's own curve
+  (``step-STEP``; the reference curves it also holds are ignored);
+- ``REPORT.json:NAME``: the curve called NAME in any ``rdcodec rd-curve --json`` report (a
+  ladder such as ``docs/rd/kodak-curve.json:rdcodec-ssim``, a baseline such as
+  ``docs/rd/kodak-baselines-avif-speed4.json:avif-speed4``).
+
+For every TEST against ANCHOR: BD-rate on SSIM-dB (−10·log10(1 − SSIM)) and on PSNR over the
+quality range both cover (negative: TEST needs fewer bits), and the bpp range each curve covers.
+Used to judge the campaign's pilots on ``val/cid22`` (never Kodak), and to set a measured curve
+against a baseline measured in another run.
 """
 
 from __future__ import annotations
@@ -21,58 +29,80 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def sweep_rows(report: dict) -> list[dict]:
-    """The Δ sweep's rows (bpp, ssim, psnr per Δ) of a step_sweep or a checkpoint_rd report."""
-    if "sweep" in report:
+def sweep_rows(report: dict, curve: str | None = None) -> list[dict]:
+    """The rows (bpp, ssim, psnr per point) of a step_sweep report, of a checkpoint_rd report's
+    own curve, or of the curve called ``curve`` in an rd-curve report."""
+    if curve is None and "sweep" in report:
         return report["sweep"]
-    if "curves" in report and "step" in report:
-        name = f"step-{report['step']}"
-        for curve in report["curves"]:
-            if curve["name"] == name:
-                return curve["points"]
-        raise ValueError(f"a checkpoint_rd report without its own curve {name!r}")
-    raise KeyError("sweep")
+    if curve is None and "curves" in report and "step" in report:
+        curve = f"step-{report['step']}"
+    if curve is None or "curves" not in report:
+        raise KeyError("sweep")
+    for entry in report["curves"]:
+        if entry["name"] == curve:
+            return entry["points"]
+    raise ValueError(f"no curve {curve!r} (it has {', '.join(repr(c['name']) for c in report['curves'])})")
 
 
-def compare(anchor: dict, test: dict) -> dict:
+def split_argument(argument: str) -> tuple[Path, str | None]:
+    """``REPORT.json:NAME`` → (path, NAME); anything else is a path alone."""
+    head, sep, tail = argument.rpartition(":")
+    if sep and head.endswith(".json") and tail:
+        return Path(head), tail
+    return Path(argument), None
+
+
+def load_curve(argument: str) -> tuple[str, list[dict]]:
+    """(label, rows) of one argument; ``ValueError``/``KeyError``/``OSError`` if it has none."""
+    path, curve = split_argument(argument)
+    report = json.loads(path.read_text())
+    rows = sweep_rows(report, curve)
+    if not rows or "ssim" not in rows[0]:
+        raise ValueError("a sweep without quality (run step_sweep.py with --quality)")
+    label = f"{path}:{curve}" if curve else report.get("checkpoint", str(path))
+    return label, rows
+
+
+def compare(anchor: tuple[str, list[dict]], test: tuple[str, list[dict]]) -> dict:
     from rdcodec.eval.bd_rate import bd_rate, to_db
 
-    def axis(report, key, transform):
-        rows = sweep_rows(report)
+    def axis(rows, key, transform):
         return [r["bpp"] for r in rows], [transform(r[key]) for r in rows]
 
-    out = {"anchor": anchor["checkpoint"], "test": test["checkpoint"]}
+    (anchor_label, anchor_rows), (test_label, test_rows) = anchor, test
+    out = {"anchor": anchor_label, "test": test_label}
     for name, key, transform in (("ssim-db", "ssim", to_db), ("psnr", "psnr", float)):
-        rates_t, q_t = axis(test, key, transform)
-        rates_a, q_a = axis(anchor, key, transform)
+        rates_t, q_t = axis(test_rows, key, transform)
+        rates_a, q_a = axis(anchor_rows, key, transform)
         out[f"bd_rate_{name.replace('-', '_')}_percent"] = bd_rate(rates_t, q_t, rates_a, q_a)
     out["bpp_range"] = {
-        role: [min(r["bpp"] for r in sweep_rows(report)), max(r["bpp"] for r in sweep_rows(report))]
-        for role, report in (("anchor", anchor), ("test", test))
+        role: [min(r["bpp"] for r in rows), max(r["bpp"] for r in rows)]
+        for role, rows in (("anchor", anchor_rows), ("test", test_rows))
     }
     return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("anchor", type=Path)
-    p.add_argument("tests", type=Path, nargs="+")
+    p.add_argument("anchor", help="SWEEP.json, CHECKPOINT_RD.json or RD_CURVE.json:NAME")
+    p.add_argument("tests", nargs="+")
     p.add_argument("-o", "--output", type=Path, default=None)
     args = p.parse_args(argv)
-    reports = []
-    for path in [args.anchor, *args.tests]:
+    curves = []
+    for argument in [args.anchor, *args.tests]:
         try:
-            report = json.loads(path.read_text())
-            if "ssim" not in sweep_rows(report)[0]:
-                raise ValueError("a sweep without quality (run step_sweep.py with --quality)")
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            print(
-                f"compare_sweeps: error: {path}: {exc.strerror if isinstance(exc, OSError) else exc if isinstance(exc, ValueError) else 'not a step_sweep.py or checkpoint_rd.py report'}",
-                file=sys.stderr,
+            curves.append(load_curve(argument))
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            why = (
+                exc.strerror
+                if isinstance(exc, OSError)
+                else exc
+                if isinstance(exc, ValueError)
+                else "not a step_sweep.py, checkpoint_rd.py or rd-curve report"
             )
+            print(f"compare_sweeps: error: {argument}: {why}", file=sys.stderr)
             return 2
-        reports.append(report)
-    results = [compare(reports[0], report) for report in reports[1:]]
+    results = [compare(curves[0], curve) for curve in curves[1:]]
     text = json.dumps({"schema": "rdcodec.sweep-comparison/1", "comparisons": results}, indent=2) + "\n"
     if args.output:
         from rdcodec import atomic_file
