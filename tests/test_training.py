@@ -509,11 +509,13 @@ def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
     args += ["--steps", "2", "--warmup", "1"]
     assert bench.main([*args, "--interleave", "--variants", chosen]) == 0
     report = json.loads(out.read_text())
-    assert report["schema"] == "rdcodec.training-speed/2" and report["interleaved"] is True
+    assert report["schema"] == "rdcodec.training-speed/3" and report["interleaved"] is True
+    assert report["heap"] == "default" and report["heap_retained"] is False
     assert [r["variant"] for r in report["variants"]] == chosen.split(",")
     assert report["speedup_against"] == "fp32 128x16" and report["variants"][0]["speedup"] == 1.0
     for row in report["variants"]:
         assert len(row["step_seconds"]) == 2 and row["sec_per_step"] > 0 and row["compile"] is False
+        assert row["minor_faults_per_step"] >= 0 and row["system_seconds_per_step"] >= 0
     with pytest.raises(SystemExit):
         bench.main([*args, "--variants", "fp32 128x16,warp drive"])
 

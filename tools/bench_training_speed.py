@@ -12,9 +12,12 @@ one-off compile falls in the warm-up steps), and the crop sampler alone with and
 random rescaling, so the data path's share of a step is visible; and §5.3's face network
 (appendix F, batch 64 × 64², faces cropped from the folder's images) in float32 and under
 bfloat16 autocast. Report: seconds per step
-(median of the timed steps, and every timed step), steps per second and ``speedup`` against
-the first variant run (``speedup_against``); what else ran on the machine is the caller's to
-record (``--note``). On a busy machine, compare variants with ``--interleave``, which
+(median of the timed steps, and every timed step), minor page faults, kernel seconds and CPU
+seconds (user + kernel) per step (medians), steps per second and ``speedup`` against the first variant run
+(``speedup_against``); what else ran on the machine is the caller's to record (``--note``).
+``--heap retain`` first keeps freed memory in the heap, as training does
+(:mod:`rdcodec.train.heap`); a heap setting is process-wide, so ``tools/bench_heap.py`` compares
+it in separate processes. On a busy machine, compare variants with ``--interleave``, which
 alternates them step by step so that each sees the same load:
 
     python tools/bench_training_speed.py ../shared/data/train/cid22 --threads 1 --interleave \
@@ -69,7 +72,23 @@ def main(argv=None) -> int:
         action="store_true",
         help="alternate the variants step by step in one loop (fairer on a busy machine: each sees the same load)",
     )
+    p.add_argument(
+        "--heap",
+        choices=("default", "retain"),
+        default="default",
+        help="retain: keep freed memory in the heap, on huge pages (rdcodec.train.heap, as training does by default); "
+        "default: glibc's own settings",
+    )
     args = p.parse_args(argv)
+
+    heap_retained = False
+    if args.heap == "retain":  # as `rdcodec train` does, before torch allocates anything
+        from rdcodec.train.heap import advise_huge_pages, retain_freed_memory
+
+        advise_huge_pages()
+        heap_retained = retain_freed_memory()
+
+    import resource
 
     import torch
 
@@ -106,7 +125,15 @@ def main(argv=None) -> int:
             main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
             generator = torch.Generator().manual_seed(0)
             optimizer = torch.optim.Adam(main_params, lr=1e-4)
-            return {"model": model, "optimizer": optimizer, "generator": generator, "times": []}
+            return {
+                "model": model,
+                "optimizer": optimizer,
+                "generator": generator,
+                "times": [],
+                "faults": [],
+                "system": [],
+                "cpu": [],
+            }
         model = RDAutoencoder(NetworkConfig(args.N, args.M))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -121,26 +148,37 @@ def main(argv=None) -> int:
             "sampler": sampler,
             "loss_fn": loss_fn,
             "times": [],
+            "faults": [],
+            "system": [],
+            "cpu": [],
         }
 
     def one_step(variant, state, timed):
         name, crop, batch, bf16, channels_last, compiled = variant
         if name.startswith("face"):  # FaceTask.train_step's main step: eq. 5 with (λ1, λ2) = (1, 0.1)
             x = faces[torch.randint(len(faces), (batch,), generator=state["generator"])]
-            t0 = time.perf_counter()
+            usage, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             state["optimizer"].zero_grad(set_to_none=True)
             state["model"].loss(x, 1.0, 0.1, bf16=bf16).total.backward()
             state["optimizer"].step()
             if timed:
-                state["times"].append(time.perf_counter() - t0)
+                record(state, t0, usage)
             return
         x = state["sampler"].batch(batch)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        t0 = time.perf_counter()
+        usage, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         optimization_step(state["model"], state["optimizer"], state["params"], x, objective, 1.0, bf16, 1.0, state["loss_fn"])
         if timed:
-            state["times"].append(time.perf_counter() - t0)
+            record(state, t0, usage)
+
+    def record(state, t0, usage):
+        """A timed step: wall seconds, minor page faults and seconds in the kernel."""
+        state["times"].append(time.perf_counter() - t0)
+        now = resource.getrusage(resource.RUSAGE_SELF)
+        state["faults"].append(now.ru_minflt - usage.ru_minflt)
+        state["system"].append(now.ru_stime - usage.ru_stime)
+        state["cpu"].append(now.ru_utime + now.ru_stime - usage.ru_utime - usage.ru_stime)
 
     states = {}
     if args.interleave:
@@ -155,7 +193,7 @@ def main(argv=None) -> int:
                 one_step(v, state, i >= args.warmup)
     rows = []
     for name, crop, batch, bf16, channels_last, compiled in chosen:
-        times = states[name]["times"]
+        times, faults, system, cpu = (states[name][k] for k in ("times", "faults", "system", "cpu"))
         sec = statistics.median(times)
         rows.append(
             {
@@ -168,6 +206,9 @@ def main(argv=None) -> int:
                 "sec_per_step": sec,
                 "steps_per_sec": 1.0 / sec,
                 "step_seconds": times,
+                "minor_faults_per_step": statistics.median(faults),
+                "system_seconds_per_step": statistics.median(system),
+                "cpu_seconds_per_step": statistics.median(cpu),
             }
         )
         print(json.dumps(rows[-1]), file=sys.stderr)
@@ -183,7 +224,7 @@ def main(argv=None) -> int:
             sampler.batch(16)
         sampling.append({"crop": 128, "batch": 16, "scale_range": scale_range, "sec_per_batch": (time.perf_counter() - t0) / 20})
     report = {
-        "schema": "rdcodec.training-speed/2",
+        "schema": "rdcodec.training-speed/3",
         "speedup_against": rows[0]["variant"],
         "network": {"N": args.N, "M": args.M},
         "threads": args.threads,
@@ -191,6 +232,8 @@ def main(argv=None) -> int:
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "note": args.note,
+        "heap": args.heap,
+        "heap_retained": heap_retained,
         "timed_steps": args.steps,
         "interleaved": args.interleave,
         "variants": rows,

@@ -67,6 +67,9 @@ def _check_training_data(cfg) -> None:
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train_command(config, run_dir, overrides, no_progress):
     """Train a RaDOGAGA model (paper eq. 5); running it again resumes."""
+    from rdcodec.train.heap import advise_huge_pages
+
+    advise_huge_pages()  # before torch allocates anything (THP_MEM_ALLOC_ENABLE=0 opts out)
     from rdcodec.train import ConfigError, load_train_config
 
     try:

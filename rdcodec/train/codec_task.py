@@ -39,6 +39,7 @@ from rdcodec.model.precision import bf16_autocast, usable_bf16
 from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
+from rdcodec.train.heap import retain_freed_memory
 from rdcodec.train.loop import LoopSettings, run
 from rdcodec.train.objective import LossTerms, ObjectiveConfig, objective
 
@@ -299,6 +300,8 @@ def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> Path:
     """Train (or resume) the codec network in ``run_dir``; returns the checkpoint path."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.retain_freed_memory:
+        retain_freed_memory()
     rank, world, device = _distributed_setup(torch.device(config.device))
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")

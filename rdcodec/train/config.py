@@ -59,6 +59,9 @@ class TrainConfig:
     # same graphs): a one-off compile of about a minute at each launch for fewer s/step
     # (docs/rd/campaign.md, "Training speed"); weights and checkpoints are the same either way
     compile: bool = False
+    # keep freed memory in the process heap (glibc): steps reuse their pages instead of faulting
+    # fresh ones (rdcodec.train.heap; docs/training.md, "Memory allocator"); process-wide
+    retain_freed_memory: bool = True
     # validation operating points (quantization steps Δ); None = Δ = 1 only
     val_steps: list[float] | None = None
     # "eq5": the whole network on eq. 5 (or the Ballé loss); "decoder": only g_s, on the
@@ -115,7 +118,7 @@ class TrainConfig:
             and all(isinstance(v, (int, float)) and v > 0 for v in self.val_steps)
         ):
             raise ConfigError(f"val_steps must be a list of positive steps, not {self.val_steps!r}")
-        for name in ("bf16", "channels_last", "compile"):
+        for name in ("bf16", "channels_last", "compile", "retain_freed_memory"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.phase not in ("eq5", "decoder"):

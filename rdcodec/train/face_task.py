@@ -16,6 +16,7 @@ import torch
 from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
 from rdcodec.model.precision import usable_bf16
 from rdcodec.train.checkpoint import load_checkpoint
+from rdcodec.train.heap import retain_freed_memory
 from rdcodec.train.loop import LoopSettings, run
 
 KINDS = ("radogaga", "betavae")
@@ -37,6 +38,8 @@ class FaceTrainConfig:
     # bfloat16 autocast for the trunk and FC layers (prior, KL and SSIM stay float32); used
     # only where the hardware has bf16 (rdcodec.model.precision), float32 elsewhere
     bf16: bool = False
+    # keep freed memory in the process heap (rdcodec.train.heap): fewer page faults per step
+    retain_freed_memory: bool = True
     val_every: int = 1000
     checkpoint_every: int = 200
     log_every: int = 50
@@ -114,6 +117,8 @@ def train_face_model(
 
     Returns the model (eval mode, CPU), its validation history and the steps it was trained.
     """
+    if config.retain_freed_memory:
+        retain_freed_memory()
     task = FaceTask(config, faces, held_out)
     settings = LoopSettings(
         steps=config.steps,

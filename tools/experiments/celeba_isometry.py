@@ -103,6 +103,10 @@ def main(argv=None) -> int:
     p.add_argument("--monitor-images", type=int, default=200, help="held-out faces used for that SSIM")
     args = p.parse_args(argv)
 
+    from rdcodec.train.heap import advise_huge_pages
+
+    advise_huge_pages()  # before torch allocates anything, as `rdcodec train` does
+
     from rdcodec import atomic_file
     from rdcodec.model.face import load_faces
     from rdcodec.train.face_task import train_face_model
