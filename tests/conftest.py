@@ -87,6 +87,16 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
+def synthetic_folder(folder: Path, shapes) -> Path:
+    """A folder of synthetic images: ``{k}.png`` of ``shapes[k]`` = (height, width), seed k."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, (height, width) in enumerate(shapes):
+        Image.fromarray(synthetic_image(height, width, seed=seed)).save(folder / f"{seed}.png")
+    return folder
+
+
 @pytest.fixture
 def sample_path() -> Path:
     return SAMPLES / "chelsea.png"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_network, synthetic_image
+from conftest import make_tiny_network, synthetic_folder, synthetic_image
 from torch import nn
 
 from rdcodec.analysis.latent import channel_energy, isometry, jacobian_gram, predicted_d_prime, traverse
@@ -81,12 +81,10 @@ def test_analyze_cli(tmp_path, models_env):
     import json
 
     from click.testing import CliRunner
-    from PIL import Image
 
     from rdcodec.cli import main
 
-    for i in range(2):
-        Image.fromarray(synthetic_image(40, 44, seed=i)).save(tmp_path / f"{i}.png")
+    synthetic_folder(tmp_path, [(40, 44)] * 2)
     out = tmp_path / "out"
     r = CliRunner().invoke(
         main,

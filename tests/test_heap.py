@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_tool, synthetic_image
-from PIL import Image
+from conftest import load_tool, synthetic_folder
 
 from rdcodec.train import codec_task, face_task
 from rdcodec.train.config import ConfigError, TrainConfig
@@ -100,11 +99,7 @@ def test_retain_is_applied_once_and_reports_success():
 
 @pytest.fixture
 def image_dir(tmp_path):
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(2):
-        Image.fromarray(synthetic_image(48, 48, seed=i)).save(d / f"{i}.png")
-    return d
+    return synthetic_folder(tmp_path / "imgs", [(48, 48)] * 2)
 
 
 @pytest.mark.parametrize("retain", [True, False])
@@ -172,9 +167,7 @@ def test_heap_bench_alternates_the_modes(tmp_path, monkeypatch):
 
 
 def test_heap_bench_runs_the_training_bench_in_a_process_of_its_own(tmp_path):
-    d = tmp_path / "crops"
-    d.mkdir()
-    Image.fromarray(synthetic_image(144, 160, seed=0)).save(d / "0.png")
+    d = synthetic_folder(tmp_path / "crops", [(144, 160)])
     out = tmp_path / "heap.json"
     args = [str(d), "-o", str(out), "--variant", "fp32 128x16", "--N", "8", "--M", "8", "--steps", "1", "--warmup", "1"]
     assert load_tool("tools/bench_heap.py").main([*args, "--rounds", "1", "--modes", "retain"]) == 0

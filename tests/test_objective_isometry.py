@@ -6,8 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import load_tool, synthetic_image
-from PIL import Image
+from conftest import load_tool, synthetic_folder
 
 
 def _arm_configs(tmp_path, image_dir, **extra):
@@ -36,11 +35,7 @@ def _arm_configs(tmp_path, image_dir, **extra):
 
 @pytest.fixture
 def image_dir(tmp_path):
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(3):
-        Image.fromarray(synthetic_image(64, 64, seed=i)).save(d / f"{i}.png")
-    return d
+    return synthetic_folder(tmp_path / "imgs", [(64, 64)] * 3)
 
 
 def test_both_arms_train_in_turns_then_fine_tune_and_evaluate(tmp_path, image_dir):

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load_tool, synthetic_image
-from PIL import Image
+from conftest import load_tool, synthetic_folder, synthetic_image
 
 from rdcodec.train.codec_task import train
 from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
@@ -15,11 +14,7 @@ from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_
 
 @pytest.fixture
 def image_dir(tmp_path):
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(3):
-        Image.fromarray(synthetic_image(48, 40 + 8 * i, seed=i)).save(d / f"{i}.png")
-    return d
+    return synthetic_folder(tmp_path / "imgs", [(48, 40 + 8 * i) for i in range(3)])
 
 
 def _config(image_dir, steps, kind="radogaga"):
@@ -498,10 +493,7 @@ def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
 def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
     """tools/bench_training_speed.py: only the variants asked for, each with its timed steps, the
     speed-up against the first; an unknown variant is refused."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(2):
-        Image.fromarray(synthetic_image(144, 160, seed=i)).save(d / f"{i}.png")
+    d = synthetic_folder(tmp_path / "imgs", [(144, 160)] * 2)
     bench = load_tool("tools/bench_training_speed.py")
     out = tmp_path / "speed.json"
     chosen = "fp32 128x16,bf16 channels_last 128x16,face bf16"
