@@ -13,8 +13,8 @@ load on a shared machine. Modes:
 - ``retain``: :func:`rdcodec.train.heap.advise_huge_pages` and
   :func:`~rdcodec.train.heap.retain_freed_memory` in the process, before torch allocates
   anything (what ``rdcodec train`` does unless the config's ``retain_freed_memory`` is false);
-- ``tunables``: no call, but the environment variable ``GLIBC_TUNABLES`` (``--tunables``),
-  the same idea from outside the process, with transparent huge pages for the heap.
+- ``tunables``: no call, but the environment variable ``GLIBC_TUNABLES`` (``--tunables``;
+  default :data:`rdcodec.train.heap.GLIBC_TUNABLES`), the same idea from outside the process, with transparent huge pages for the heap.
 
 Report: per mode, the median over rounds of each run's median seconds per step, minor page faults,
 kernel seconds and CPU seconds (user + kernel) per step; the speed-up against ``default`` in wall
@@ -35,10 +35,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TUNABLES = (
-    "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
-    "glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456"
-)
+sys.path.insert(0, str(ROOT))
+
+from rdcodec.train.heap import GLIBC_TUNABLES  # noqa: E402  (imports no torch)
+
 MODES = ("default", "retain", "tunables")
 
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--tunables", default=TUNABLES, help="GLIBC_TUNABLES for the tunables mode")
+    p.add_argument("--tunables", default=GLIBC_TUNABLES, help="GLIBC_TUNABLES for the tunables mode")
     p.add_argument("--N", type=int, default=None)
     p.add_argument("--M", type=int, default=None)
     p.add_argument("--face-hidden", type=int, default=None)

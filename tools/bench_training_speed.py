@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+MEASURED = ("times", "faults", "system", "cpu")  # per timed step: wall s, minor faults, kernel s, CPU s
+
 VARIANTS = [  # name, crop, batch, bf16, channels_last, compile
     ("fp32 128x16", 128, 16, False, False, False),
     ("bf16 128x16", 128, 16, True, False, False),
@@ -125,15 +127,7 @@ def main(argv=None) -> int:
             main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
             generator = torch.Generator().manual_seed(0)
             optimizer = torch.optim.Adam(main_params, lr=1e-4)
-            return {
-                "model": model,
-                "optimizer": optimizer,
-                "generator": generator,
-                "times": [],
-                "faults": [],
-                "system": [],
-                "cpu": [],
-            }
+            return {"model": model, "optimizer": optimizer, "generator": generator, **{k: [] for k in MEASURED}}
         model = RDAutoencoder(NetworkConfig(args.N, args.M))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -147,10 +141,7 @@ def main(argv=None) -> int:
             "optimizer": optimizer,
             "sampler": sampler,
             "loss_fn": loss_fn,
-            "times": [],
-            "faults": [],
-            "system": [],
-            "cpu": [],
+            **{k: [] for k in MEASURED},
         }
 
     def one_step(variant, state, timed):
@@ -193,7 +184,7 @@ def main(argv=None) -> int:
                 one_step(v, state, i >= args.warmup)
     rows = []
     for name, crop, batch, bf16, channels_last, compiled in chosen:
-        times, faults, system, cpu = (states[name][k] for k in ("times", "faults", "system", "cpu"))
+        times, faults, system, cpu = (states[name][k] for k in MEASURED)
         sec = statistics.median(times)
         rows.append(
             {

@@ -20,8 +20,9 @@ for them: fewer TLB misses on the large tensors. Torch reads the variable once, 
 CPU allocation, so the training entry points (``rdcodec train``, the experiment drivers) call it
 before anything imports torch; this module imports nothing that does.
 
-The same two from outside a process, for any program:
-``GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456``.
+The same two from outside a process, for any program: the environment variable
+``GLIBC_TUNABLES`` set to :data:`GLIBC_TUNABLES` before it starts (glibc also puts its own heap
+on huge pages then).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ M_MMAP_MAX = -4
 
 TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt's int takes: in effect, never trim
 TOP_PAD = 256 * 2**20
+
+#: glibc's tunables for the same idea, set from outside a process (mmap_threshold at its maximum)
+GLIBC_TUNABLES = (
+    "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
+    f"glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad={TOP_PAD}"
+)
 
 _applied: bool | None = None
 
