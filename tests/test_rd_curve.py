@@ -194,3 +194,62 @@ def test_avif_at_another_speed_is_a_baseline_of_its_own(tmp_path, two_images, mo
     assert names == ["avif", "avif-speed10"]
     r = CliRunner().invoke(main, ["rd-curve", str(two_images[0]), "--baselines", "avif-speed42", "--json", str(out), "-f"])
     assert r.exit_code == 2 and "avif-speedN" in r.stderr
+
+
+@pytest.fixture
+def two_grid_models(tmp_path, monkeypatch):
+    """Two tiny models of 16 channels, each with its grid entry (format version 2)."""
+    models = tmp_path / "grid-models"
+    export_tiny(models, model_id="tiny-a", grid=True, M=16)
+    export_tiny(models, model_id="tiny-b", seed=3, default=False, spread=10.0, grid=True, M=16)
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models))
+    return models
+
+
+def _image_bytes(report: dict, curve: str) -> dict:
+    points = next(c for c in report["curves"] if c["name"] == curve)["points"]
+    return {(p["setting"], s["image"]): s["bytes"] for p in points for s in p["per_image"]}
+
+
+def test_rd_curve_measures_the_files_of_either_format_version(tmp_path, two_images, two_grid_models):
+    """The default run measures the ladder points only (a grid entry is no point of its own) in
+    format version 1; --format-version 2 measures, for the same points, exactly the files
+    `rdcodec encode --format-version 2` writes."""
+    from rdcodec import codec
+    from rdcodec.codec_v2 import encode_image_v2
+    from rdcodec.zoo.registry import Registry
+
+    args = ["rd-curve", *map(str, two_images), "--baselines", "jpeg", "--qualities", "20,80", "--no-progress"]
+    reports = {}
+    for version in ("1", "2"):
+        out = tmp_path / f"v{version}.json"
+        r = CliRunner().invoke(main, [*args, "--format-version", version, "--json", str(out)])
+        assert r.exit_code == 0, r.stderr
+        reports[version] = json.loads(out.read_text())
+    names = {v: [c["name"] for c in rep["curves"] if c["kind"] == "rdcodec"] for v, rep in reports.items()}
+    assert names == {"1": ["rdcodec-ssim"], "2": ["rdcodec-ssim-v2"]}
+    v1, v2 = _image_bytes(reports["1"], "rdcodec-ssim"), _image_bytes(reports["2"], "rdcodec-ssim-v2")
+    assert {setting for setting, _ in v1} == {setting for setting, _ in v2} == {"tiny-a", "tiny-b"}
+    registry = Registry(two_grid_models)
+    for (setting, image), size in v2.items():
+        model = codec.load_model(setting, registry)
+        path = next(p for p in two_images if p.name == image)
+        assert size == len(encode_image_v2(str(path), model, registry).data)
+        assert v1[setting, image] == len(codec.encode_image(str(path), model).data)
+    v2_points = next(c for c in reports["2"]["curves"] if c["name"] == "rdcodec-ssim-v2")["points"]
+    assert all(p["estimated_bpp"] is None for p in v2_points)  # the estimate is format 1's
+    assert {e["curve"] for e in reports["2"]["bd_rate"]} == {"rdcodec-ssim-v2"}
+
+
+def test_rd_curve_refuses_what_cannot_write_the_format(tmp_path, two_images, models_env, two_grid_models, monkeypatch):
+    out = tmp_path / "x.json"
+    args = ["rd-curve", str(two_images[0]), "--baselines", "none", "--json", str(out), "--no-progress"]
+    r = CliRunner().invoke(main, [*args, "--models", "tiny-a-grid"])
+    assert r.exit_code == 2 and "grid tables, not a ladder point" in r.stderr
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(models_env.directory))  # a model without grid tables
+    r = CliRunner().invoke(main, [*args, "--format-version", "2"])
+    assert r.exit_code == 2 and "no grid tables" in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.output
+    r = CliRunner().invoke(main, [*args, "--format-version", "3"])
+    assert r.exit_code == 2
+    assert not out.exists()

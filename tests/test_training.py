@@ -456,6 +456,46 @@ def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_pa
     assert not (tmp_path / "again.json").exists()
 
 
+def test_checkpoint_rd_in_format_version_2(image_dir, tmp_path):
+    """--format-version 2: the files `rdcodec encode --format-version 2` writes, at the grid step
+    nearest each Δ; the version 1 report of the same checkpoint is a reference of its own."""
+    from rdcodec import codec
+    from rdcodec.codec_v2 import encode_image_v2
+    from rdcodec.eval.step_sweep import exported_models
+    from rdcodec.image_io import read_image
+    from rdcodec.zoo.export import load_trained_network
+
+    tool = load_tool("tools/checkpoint_rd.py")
+    train(_config(image_dir, 2), tmp_path / "run", progress=False)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    v1, v2 = tmp_path / "v1.json", tmp_path / "v2.json"
+    argv = [str(checkpoint), str(image_dir), "--steps", "0.5,1.3,4"]
+    assert tool.main([*argv, "-o", str(v1)]) == 0
+    assert tool.main([*argv, "--format-version", "2", "--reference", str(v1), "-o", str(v2)]) == 0
+    report = json.loads(v2.read_text())
+    assert report["format_version"] == 2 and report["quant_steps"] == [0.5, 1.3, 4.0]
+    ours = next(c for c in report["curves"] if c["kind"] == "rdcodec")
+    assert ours["name"] == "step-2-v2"
+    assert [p["setting"] for p in ours["points"]] == ["Δ=4", "Δ=1.297", "Δ=0.5"]  # by rate; 1.3 → 2^(3/8)
+    assert set(report["summary"]) == {"step-2"} and report["summary"]["step-2"]["ssim-db"] is not None
+    # every point is the real version 2 file of that Δ
+    network, state = load_trained_network(checkpoint)
+    images = sorted(image_dir.iterdir())
+    sizes = {(p["setting"], s["image"]): s["bytes"] for p in ours["points"] for s in p["per_image"]}
+    for x in exported_models(network, state, [1.3], format_version=2):
+        assert x.coded_step == pytest.approx(2 ** (3 / 8))
+        for path in images:
+            data = encode_image_v2(str(path), x.model, x.registry).data
+            assert sizes["Δ=1.297", path.name] == len(data)
+            assert codec.decode_stream(data, x.model, x.registry).pixels.shape == read_image(path).pixels.shape
+    # a Δ the grid does not reach is refused before anything is measured
+    assert (
+        tool.main([str(checkpoint), str(image_dir), "--steps", "1,8", "--format-version", "2", "-o", str(tmp_path / "x.json")])
+        == 2
+    )
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_step_sweep_rates_match_with_and_without_decoding(image_dir, tmp_path):
     """tools/step_sweep.py: the rate-only sweep and the full one measure the same files."""
     tool = load_tool("tools/step_sweep.py")

@@ -64,7 +64,7 @@ def compact(report: dict, source: Path) -> dict:
     (``tools/compare_sweeps.py``) are kept whole; each names its file."""
     if "curves" not in report:
         return {"source": str(source), **report}
-    kept = {k: report[k] for k in ("step", "checkpoint", "quant_steps", "summary") if k in report}
+    kept = {k: report[k] for k in ("step", "checkpoint", "quant_steps", "format_version", "summary") if k in report}
     return {"source": str(source), "images": len(report.get("images", [])), **kept}
 
 

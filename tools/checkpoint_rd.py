@@ -16,8 +16,14 @@ checkpoint curve is then an anchor too; or a CompressAI published curve), on SSI
 MS-SSIM-dB and PSNR BD-rate. A curve that several references hold is used once; two
 different curves of one name, or a reference at the checkpoint's own step, are refused.
 
-The report is an ``rdcodec rd-curve`` JSON (so it can itself be a ``--reference``) with three
-more fields: ``checkpoint``, ``step`` (the training step) and ``summary`` — the BD-rates of
+``--format-version 2`` measures the files ``rdcodec encode --format-version 2`` writes: the
+network's grid tables are frozen once, each Δ is coded at the grid step nearest it (the points
+are named by that step), with the per-image adaptive prior and the default chunks; the curve is
+``step-STEP-v2``, so a version 1 report of the same checkpoint can be one of its references.
+
+The report is an ``rdcodec rd-curve`` JSON (so it can itself be a ``--reference``) with more
+fields: ``checkpoint``, ``step`` (the training step), ``quant_steps`` (the Δ asked for),
+``format_version`` and ``summary`` — the BD-rates of
 the checkpoint against each reference curve, the one line per check that
 ``tools/campaign_progress.py --kodak / --cid22`` keeps in the progress log.
 """
@@ -59,7 +65,13 @@ def unique_references(curves: list, own_name: str) -> list:
 
 
 def measure_checkpoint(
-    checkpoint: Path, folder: Path, steps: list[float], references: list[Path], threads: int | None = None, progress=True
+    checkpoint: Path,
+    folder: Path,
+    steps: list[float],
+    references: list[Path],
+    threads: int | None = None,
+    progress=True,
+    format_version: int = 1,
 ) -> dict:
     from rdcodec.eval import rd_curve
     from rdcodec.eval.step_sweep import read_folder, sweep_points
@@ -70,17 +82,23 @@ def measure_checkpoint(
     shapes = {name: read_image(data, name=name).pixels.shape[:2] for name, data in image_bytes.items()}
     network, state = load_trained_network(checkpoint)  # loaded once: its step names the curve
     step = int(state["step"])
-    name = f"step-{step}"
+    name = f"step-{step}" + ("" if format_version == 1 else f"-v{format_version}")
     loaded = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
     refs = unique_references(loaded, name)
     bar = rd_curve.progress_bar(len(steps) * len(image_bytes), progress)
-    points = sweep_points(network, state, image_bytes, steps, threads, bar)
+    points = sweep_points(network, state, image_bytes, steps, threads, bar, format_version)
     bar.close()
     curves = [rd_curve.Curve(name, "rdcodec", sorted(points, key=lambda p: p.bpp)), *refs]
     table = rd_curve.bd_table(curves)
     images = [{"name": n, "width": int(w), "height": int(h)} for n, (h, w) in shapes.items()]
     report = rd_curve.to_json(curves, table, images)
-    report.update(checkpoint=str(checkpoint), step=step, quant_steps=steps, summary=summary(report, name))
+    report.update(
+        checkpoint=str(checkpoint),
+        step=step,
+        quant_steps=steps,
+        format_version=format_version,
+        summary=summary(report, name),
+    )
     return report
 
 
@@ -91,6 +109,14 @@ def main(argv=None) -> int:
     p.add_argument("--steps", default="0.5,0.7,1,1.4,2,2.8,4", help="comma-separated Δ values")
     p.add_argument("--reference", type=Path, action="append", default=[], help="rd-curve JSON or published curve")
     p.add_argument("--threads", type=int, default=0, help="threads (0: the runtime's default)")
+    p.add_argument(
+        "--format-version",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="the stream format of the files (2: the network's grid tables at the grid step nearest each Δ, "
+        "the per-image adaptive prior, the default chunks; the curve is named step-STEP-v2)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--force", action="store_true", help="replace an existing report")
     args = p.parse_args(argv)
@@ -108,7 +134,9 @@ def main(argv=None) -> int:
     from rdcodec.eval.rd_curve import ReferenceFileError
 
     try:
-        report = measure_checkpoint(args.checkpoint, args.folder, steps, args.reference, threads=args.threads or None)
+        report = measure_checkpoint(
+            args.checkpoint, args.folder, steps, args.reference, threads=args.threads or None, format_version=args.format_version
+        )
     except (OSError, ValueError, ReferenceFileError) as exc:
         print(f"checkpoint_rd: error: {exc}", file=sys.stderr)
         return 2

@@ -32,8 +32,8 @@ def _rates_only(checkpoint: Path, images: dict[str, bytes], steps: list[float], 
     network, state = load_trained_network(checkpoint)
     pixels = [read_image(data, name=name) for name, data in images.items()]
     rows = []
-    for step, model in exported_models(network, state, steps, threads):
-        rows.append({"step": step, "bpp": statistics.fmean(codec.encode_image(px, model).bits_per_pixel for px in pixels)})
+    for x in exported_models(network, state, steps, threads):
+        rows.append({"step": x.step, "bpp": statistics.fmean(codec.encode_image(px, x.model).bits_per_pixel for px in pixels)})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 

@@ -27,12 +27,26 @@ from rdcodec.cli.files import CommandError, check_output, expand_images, fail, n
     type=click.Path(dir_okay=False),
     help="published curve in CompressAI's results JSON format, or an earlier rd-curve JSON whose baseline curves are reused (repeatable)",
 )
+@click.option(
+    "--format-version",
+    "format_version",
+    type=click.Choice(["1", "2"]),
+    default="1",
+    show_default=True,
+    help="the stream format the models' files are written in, as `rdcodec encode --format-version` writes it "
+    "(2: the per-image adaptive prior and the default chunks; each model needs its grid tables); "
+    "the curves of format 2 are named rdcodec-METRIC-v2",
+)
 @click.option("-o", "--output", "plot_path", default=None, help="plot (PNG), one panel per metric")
 @click.option("--json", "json_path", default=None, help="write the curve JSON here (- for stdout)")
 @click.option("-f", "--force", is_flag=True, help="overwrite existing outputs")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
-def rd_curve_command(images, models, baselines, qualities, references, plot_path, json_path, force, no_progress):
-    """Rate-distortion curves of rdcodec models and baselines on IMAGES (files or folders)."""
+def rd_curve_command(images, models, baselines, qualities, references, format_version, plot_path, json_path, force, no_progress):
+    """Rate-distortion curves of rdcodec models and baselines on IMAGES (files or folders).
+
+    Every installed ladder point is measured unless --models names some (a model's grid entry is
+    not a point of its own: --format-version 2 codes each point with it).
+    """
     from rdcodec.codec import CodecError, load_model
     from rdcodec.eval import baselines as baseline_codecs
     from rdcodec.eval import rd_curve
@@ -59,12 +73,18 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
             image_bytes[p.name] = read_input(str(p))
             shapes[p.name] = read_image(p, max_pixels=DEFAULT_MAX_PIXELS).pixels.shape[:2]
         registry = open_registry()
+        version = int(format_version)
         if models == "none":
             entries = []
         elif models:
             entries = [registry.find(m.strip()) for m in models.split(",")]
         else:
-            entries = registry.entries()
+            entries = [e for e in registry.entries() if e.kind != "grid"]
+        for entry in entries:
+            if entry.kind == "grid":
+                raise CommandError(f"{entry.id} holds grid tables, not a ladder point: name the points it codes")
+            if version == 2:
+                registry.grid_for(entry)  # a point without grid tables cannot write format version 2
         codecs = [] if baselines in ("none", "") else [b.strip() for b in baselines.split(",")]
         for name in codecs:
             if not baseline_codecs.is_known(name):
@@ -81,8 +101,9 @@ def rd_curve_command(images, models, baselines, qualities, references, plot_path
     bar = rd_curve.progress_bar(total, not no_progress)
     model_points = []
     for entry, model in loaded_models:
-        model_points.append((entry.metric or "model", rd_curve.score_model(model, image_bytes, bar)))
-    curves = rd_curve.rdcodec_curves(model_points)
+        point = rd_curve.score_model(model, image_bytes, bar, format_version=version, registry=registry)
+        model_points.append((entry.metric or "model", point))
+    curves = rd_curve.rdcodec_curves(model_points, version)
     for name in codecs:
         points = [rd_curve.score_baseline(name, q, image_bytes, bar) for q in sweep[name]]
         curves.append(rd_curve.Curve(name, "baseline", points))

@@ -2,14 +2,16 @@
 
 Every rdcodec point goes through exactly the calls ``rdcodec encode`` / ``rdcodec decode`` make
 (:func:`rdcodec.image_io.read_image` → :func:`rdcodec.codec.encode_image` →
-:func:`rdcodec.codec.decode_stream`); rate is the stream's byte length × 8 / pixels, with the
-model's estimate beside it. Baselines are encoded by Pillow over a quality sweep and scored by
+:func:`rdcodec.codec.decode_stream`; with ``format_version=2``,
+:func:`rdcodec.codec_v2.encode_image_v2` with the model's grid, the per-image adaptive prior and
+the default chunks, as ``rdcodec encode --format-version 2`` writes); rate is the stream's byte
+length × 8 / pixels, with the model's estimate beside it (format version 1 only). Baselines are encoded by Pillow over a quality sweep and scored by
 the same :func:`rdcodec.eval.quality.measure`. Metrics are computed per image, then averaged
 (bpp too). References are loaded from CompressAI's results JSON format.
 
 Data flow::
 
-    images ─► for each model:    read_image ─► encode_image ─► bytes ─► decode_stream ─► measure
+    images ─► for each model:    read_image ─► encode_image[_v2] ─► bytes ─► decode_stream ─► measure
            └► for each baseline: for each quality: Pillow save ─► bytes ─► Pillow open ─► measure
     points ─► curves (rdcodec curves grouped by training metric) ─► BD-rate table ─► JSON, plot
 """
@@ -31,6 +33,8 @@ from rdcodec.image_io import read_image
 from rdcodec.json_file import JSONFileError, read_json_object
 
 SCHEMA = "rdcodec.rd-curve/1"
+#: stream format versions a curve can be measured in (3 holds version 2's symbols in layers)
+FORMAT_VERSIONS = (1, 2)
 METRICS = ("psnr", "ssim", "ms_ssim")
 #: BD-rate quality axes: name → (metric key, transform to dB-like units)
 BD_AXES = {"ssim-db": ("ssim", to_db), "ms-ssim-db": ("ms_ssim", to_db), "psnr": ("psnr", float)}
@@ -100,32 +104,44 @@ class CodedImage(NamedTuple):
     score: ImageScore
     encode_s: float
     decode_s: float
-    encoded: object  # rdcodec.codec.EncodeResult
+    encoded: object  # rdcodec.codec.EncodeResult, or rdcodec.codec_v2.EncodeResultV2
     decoded: object  # rdcodec.codec.DecodeResult
 
 
-def code_image(model, name: str, loaded, search: int = 0) -> CodedImage:
+def code_image(model, name: str, loaded, search: int = 0, format_version: int = 1, registry=None) -> CodedImage:
     """Encode and decode one image exactly as ``rdcodec encode`` / ``decode`` do, and score it.
 
-    The one encode-and-measure step of rdcodec (``rdcodec rd-curve`` and ``tools/bench_codec.py``).
+    ``format_version`` 2 writes what ``rdcodec encode --format-version 2`` writes (the grid step
+    nearest the model's Δ, the per-image adaptive prior, the default chunks); ``registry`` is
+    where the model's grid entry is found (default: the installed models). The one
+    encode-and-measure step of rdcodec (``rdcodec rd-curve`` and ``tools/bench_codec.py``).
     """
     from rdcodec.codec import decode_stream, encode_image
 
+    if format_version not in FORMAT_VERSIONS:
+        raise ValueError(f"format version {format_version} is not one of {FORMAT_VERSIONS}")
     t0 = time.perf_counter()
-    result = encode_image(loaded, model, search)
+    if format_version == 2:
+        from rdcodec.codec_v2 import encode_image_v2
+
+        result = encode_image_v2(loaded, model, registry, search=search)
+        estimated = None
+    else:
+        result = encode_image(loaded, model, search)
+        estimated = result.estimated_bpp
     t1 = time.perf_counter()
-    decoded = decode_stream(result.data, model)
+    decoded = decode_stream(result.data, model, registry)
     t2 = time.perf_counter()
     q = measure(loaded.pixels, decoded.pixels)
-    score = ImageScore(name, len(result.data), result.bits_per_pixel, *q, estimated_bpp=result.estimated_bpp)
+    score = ImageScore(name, len(result.data), result.bits_per_pixel, *q, estimated_bpp=estimated)
     return CodedImage(score, t1 - t0, t2 - t1, result, decoded)
 
 
-def score_model(model, images: dict[str, bytes], progress=None) -> Point:
+def score_model(model, images: dict[str, bytes], progress=None, format_version: int = 1, registry=None) -> Point:
     """One rdcodec operating point: the CLI's encode and decode path on every image."""
     scores = []
     for name, data in images.items():
-        scores.append(code_image(model, name, read_image(data, name=name)).score)
+        scores.append(code_image(model, name, read_image(data, name=name), 0, format_version, registry).score)
         if progress:
             progress.update(1)
     return _point(model.id, scores)
@@ -265,12 +281,20 @@ def bd_table(curves: list[Curve]) -> list[BdEntry]:
     return table
 
 
-def rdcodec_curves(points_by_model: list[tuple[str, Point]]) -> list[Curve]:
+def rdcodec_curve_name(metric: str, format_version: int = 1) -> str:
+    """``rdcodec-ssim``; a format version 2 curve is ``rdcodec-ssim-v2`` (both can share a report)."""
+    return f"rdcodec-{metric}" + ("" if format_version == 1 else f"-v{format_version}")
+
+
+def rdcodec_curves(points_by_model: list[tuple[str, Point]], format_version: int = 1) -> list[Curve]:
     """Group model points into one curve per training metric, sorted by rate."""
     groups: dict[str, list[Point]] = {}
     for metric, point in points_by_model:
         groups.setdefault(metric, []).append(point)
-    return [Curve(f"rdcodec-{metric}", "rdcodec", sorted(pts, key=lambda p: p.bpp)) for metric, pts in groups.items()]
+    return [
+        Curve(rdcodec_curve_name(metric, format_version), "rdcodec", sorted(pts, key=lambda p: p.bpp))
+        for metric, pts in groups.items()
+    ]
 
 
 def to_json(curves: list[Curve], table: list[BdEntry], images: list[dict]) -> dict:
