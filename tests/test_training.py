@@ -410,6 +410,16 @@ def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, t
     ]
     assert progress.main([str(restored), "--name", "t", "--out", str(out), "--kodak", str(kodak)]) == 0
     assert json.loads(out.read_text())["kodak"] == third["kodak"]
+    # a format version 2 check of the same step, in its own file, is kept beside it, with its version
+    kodak_v2 = tmp_path / "kodak-v2.json"
+    kodak_v2.write_text(json.dumps({**json.loads(kodak.read_text()), "format_version": 2}))
+    png = tmp_path / "progress.png"
+    argv = [str(restored), "--name", "t", "--out", str(out), "--kodak", str(kodak_v2), "--plot", str(png)]
+    assert progress.main([*argv, "--quality", "psnr"]) == 0
+    checks = json.loads(out.read_text())["kodak"]
+    assert [c.get("format_version") for c in checks] == [None, 2] and png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        progress.main([*argv, "--quality", "ms-ssim"])
     # the log of another network is not extended
     with pytest.raises(SystemExit):
         progress.main([str(restored), "--name", "mse", "--out", str(out)])

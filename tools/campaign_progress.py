@@ -90,7 +90,11 @@ def merge(previous: dict | None, rows: list[dict], reports: dict[str, list[dict]
     return [by_key[k] for k in sorted(by_key)], merged_reports
 
 
-def plot(rows: list[dict], path: Path, title: str) -> None:
+QUALITY_AXES = {"ssim": "validation SSIM", "psnr": "validation PSNR (dB)"}
+
+
+def plot(rows: list[dict], path: Path, title: str, quality: str = "ssim") -> None:
+    """Quality (``quality``: the network's own metric, SSIM or PSNR) and rate per Δ against steps."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,9 +105,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig, (ax_q, ax_r) = plt.subplots(1, 2, figsize=(11, 4))
     for step_size in sorted({r["quant_step"] for r in rows}):
         pts = [r for r in rows if r["quant_step"] == step_size]
-        ax_q.plot([r["step"] for r in pts], [r["ssim"] for r in pts], marker=".", label=f"Δ = {step_size:g}")
+        ax_q.plot([r["step"] for r in pts], [r[quality] for r in pts], marker=".", label=f"Δ = {step_size:g}")
         ax_r.plot([r["step"] for r in pts], [r["bpp"] for r in pts], marker=".", label=f"Δ = {step_size:g}")
-    ax_q.set(xlabel="training step", ylabel="validation SSIM", title=f"{title}: quality per Δ")
+    ax_q.set(xlabel="training step", ylabel=QUALITY_AXES[quality], title=f"{title}: quality per Δ")
     ax_r.set(xlabel="training step", ylabel="validation bpp (estimated)", title=f"{title}: rate per Δ")
     ax_r.set_yscale("log")
     for ax in (ax_q, ax_r):
@@ -121,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--name", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--quality", choices=sorted(QUALITY_AXES), default="ssim", help="the plot's quality axis")
     p.add_argument("--kodak", type=Path, nargs="*", default=[], help="Kodak evaluations to list with their step")
     p.add_argument("--cid22", type=Path, nargs="*", default=[], help="val/cid22 evaluations to list with their step")
     args = p.parse_args(argv)
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     }
     atomic_file.write_text(args.out, json.dumps(report, indent=1) + "\n")
     if args.plot:
-        plot(rows, args.plot, args.name)
+        plot(rows, args.plot, args.name, args.quality)
     print(f"{args.out}: {len(rows)} validation rows, last step {rows[-1]['step'] if rows else 0}", file=sys.stderr)
     return 0
 
