@@ -51,8 +51,8 @@ def exported_models(
 
     if format_version not in rd_curve.FORMAT_VERSIONS:
         raise ValueError(f"format version {format_version} is not one of {rd_curve.FORMAT_VERSIONS}")
-    grid = grid_steps()
     if format_version == 2:
+        grid = grid_steps()
         outside = [s for s in steps if not grid[0] <= s <= grid[-1]]
         if outside:
             raise ValueError(f"Δ {outside[0]:g} is outside the grid of format version 2 ({grid[0]:.3g} … {grid[-1]:.3g})")
