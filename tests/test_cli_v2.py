@@ -75,12 +75,30 @@ def test_max_bytes_and_partial_decode_the_whole_chunks_they_get(tmp_path, png, e
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "q.png")), np.asarray(Image.open(out)))
 
 
+def test_encode_writes_format_2_where_the_model_has_grid_tables(tmp_path, png, env):
+    out = tmp_path / "d.rdc"
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["format_version"] == 2 and out.read_bytes()[4] == 2
+    v1 = tmp_path / "v1.rdc"
+    assert CliRunner().invoke(main, ["encode", str(png), "-o", str(v1), "--format-version", "1"]).exit_code == 0
+    assert v1.read_bytes()[4] == 1
+
+
+def test_encode_writes_format_1_where_the_model_has_no_grid_tables(tmp_path, png, models_env):
+    out = tmp_path / "d.rdc"
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[4] == 1 and json.loads(r.stdout).get("format_version", 1) == 1
+    _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(tmp_path / "c.rdc"), "--chunks", "3"]), tmp_path / "c.rdc")
+
+
 def test_version_2_errors_keep_the_contract(tmp_path, png, env):
     out = tmp_path / "x.rdc"
-    _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--chunks", "3"]), out)  # needs format 2
+    _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--format-version", "1", "--chunks", "3"]), out)
     _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--format-version", "2", "--chunks", "99"]), out)
     v1 = tmp_path / "v1.rdc"
-    assert CliRunner().invoke(main, ["encode", str(png), "-o", str(v1)]).exit_code == 0
+    assert CliRunner().invoke(main, ["encode", str(png), "-o", str(v1), "--format-version", "1"]).exit_code == 0
     png_out = tmp_path / "v1.png"
     _bad(CliRunner().invoke(main, ["decode", str(v1), "-o", str(png_out), "--partial"]), png_out)
     rdc, _ = _encode(tmp_path, png)
@@ -91,7 +109,9 @@ def test_version_2_errors_keep_the_contract(tmp_path, png, env):
     r = CliRunner().invoke(main, ["decode", str(bad), "-o", str(png_out), "--partial"])
     _bad(r, png_out)
     assert "CRC mismatch in chunk" in r.stderr
-    _bad(CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "-m", "tiny-grid"]), out)  # a grid model writes v2
+    _bad(
+        CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "-m", "tiny-grid", "--format-version", "1"]), out
+    )  # grid: v2 only
 
 
 def test_encode_and_decode_version_3_layers(tmp_path, png, env):

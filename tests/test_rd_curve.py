@@ -212,22 +212,24 @@ def _image_bytes(report: dict, curve: str) -> dict:
 
 
 def test_rd_curve_measures_the_files_of_either_format_version(tmp_path, two_images, two_grid_models):
-    """The default run measures the ladder points only (a grid entry is no point of its own) in
-    format version 1; --format-version 2 measures, for the same points, exactly the files
-    `rdcodec encode --format-version 2` writes."""
+    """The ladder points only are measured (a grid entry is no point of its own); --format-version
+    2 measures, for the same points, exactly the files `rdcodec encode --format-version 2` writes,
+    and is the default where every point has grid tables, as it is for `rdcodec encode`."""
     from rdcodec import codec
     from rdcodec.codec_v2 import encode_image_v2
     from rdcodec.zoo.registry import Registry
 
     args = ["rd-curve", *map(str, two_images), "--baselines", "jpeg", "--qualities", "20,80", "--no-progress"]
     reports = {}
-    for version in ("1", "2"):
+    for version in ("1", "2", "default"):
         out = tmp_path / f"v{version}.json"
-        r = CliRunner().invoke(main, [*args, "--format-version", version, "--json", str(out)])
+        named = [] if version == "default" else ["--format-version", version]
+        r = CliRunner().invoke(main, [*args, *named, "--json", str(out)])
         assert r.exit_code == 0, r.stderr
         reports[version] = json.loads(out.read_text())
     names = {v: [c["name"] for c in rep["curves"] if c["kind"] == "rdcodec"] for v, rep in reports.items()}
-    assert names == {"1": ["rdcodec-ssim"], "2": ["rdcodec-ssim-v2"]}
+    assert names == {"1": ["rdcodec-ssim"], "2": ["rdcodec-ssim-v2"], "default": ["rdcodec-ssim-v2"]}
+    assert _image_bytes(reports["default"], "rdcodec-ssim-v2") == _image_bytes(reports["2"], "rdcodec-ssim-v2")
     v1, v2 = _image_bytes(reports["1"], "rdcodec-ssim"), _image_bytes(reports["2"], "rdcodec-ssim-v2")
     assert {setting for setting, _ in v1} == {setting for setting, _ in v2} == {"tiny-a", "tiny-b"}
     registry = Registry(two_grid_models)
@@ -253,3 +255,20 @@ def test_rd_curve_refuses_what_cannot_write_the_format(tmp_path, two_images, mod
     r = CliRunner().invoke(main, [*args, "--format-version", "3"])
     assert r.exit_code == 2
     assert not out.exists()
+
+
+def test_rd_curve_measures_superseded_points_only_when_named(tmp_path, two_images, two_grid_models):
+    from rdcodec.zoo.registry import Registry
+
+    Registry(two_grid_models).supersede(["tiny-b"], by="tiny-a")
+    args = ["rd-curve", str(two_images[0]), "--baselines", "none", "--no-progress"]
+    settings = {}
+    for named in ([], ["--models", "tiny-a,tiny-b"]):
+        out = tmp_path / f"{len(named)}.json"
+        r = CliRunner().invoke(main, [*args, *named, "--json", str(out)])
+        assert r.exit_code == 0, r.stderr
+        settings[len(named)] = {s for s, _ in _image_bytes(json.loads(out.read_text()), "rdcodec-ssim-v2")}
+    assert settings == {0: {"tiny-a"}, 2: {"tiny-a", "tiny-b"}}
+    listing = CliRunner().invoke(main, ["models"]).stdout.splitlines()
+    rows = [line for line in listing if line.startswith("tiny-")]
+    assert rows[0].startswith("tiny-a ") and "(superseded by tiny-a; decodes older files)" in rows[-1]

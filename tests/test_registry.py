@@ -66,3 +66,36 @@ def test_step_ladder_shares_one_weights_file_and_is_found_by_quality_and_metric(
         reg.find_quality(2, "mse")
     for entry in entries.values():
         reg.read_files(entry)  # every entry verifies against its SHA-256
+
+
+def test_superseded_points_leave_the_ladder_and_still_decode(tmp_path, sample_path):
+    """A ladder replaced by a better network keeps its files: what was written with it decodes."""
+    import json
+
+    from conftest import make_tiny_network
+
+    from rdcodec import codec
+    from rdcodec.zoo.export import export_model
+    from rdcodec.zoo.registry import ManifestError
+
+    reg = Registry(tmp_path)
+    old = make_tiny_network(0, spread=40.0)
+    export_model(old, reg, "old-q1", objective={"metric": "ssim"}, quality=1, default=True)
+    written = codec.encode_image(sample_path, codec.load_model("old-q1", reg)).data
+    export_model(make_tiny_network(1), reg, "new-q1", objective={"metric": "ssim"}, quality=1)
+    changed = reg.supersede(["old-q1"], by="new")
+    assert [e.id for e in changed] == ["old-q1"]
+    entries = {e.id: e for e in reg.entries()}
+    assert entries["old-q1"].superseded_by == "new" and entries["old-q1"].quality is None
+    assert not entries["old-q1"].default
+    assert reg.find_quality(1).id == "new-q1"  # one point per quality again
+    decoded = codec.decode_stream(written, registry=reg)  # the stream names old-q1 by digest
+    assert decoded.pixels.shape[2] == 3
+    with pytest.raises(ModelNotFoundError, match="unknown model 'gone'"):
+        reg.supersede(["gone"], by="new")
+    # a superseded entry that still claims a quality is a malformed manifest
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["models"][0]["quality"] = 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="superseded_by"):
+        reg.entries()

@@ -464,6 +464,12 @@ def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_pa
     # a reference at the checkpoint's own step is refused, before anything is measured
     assert tool.main([*argv, "--reference", str(later), "-o", str(tmp_path / "again.json")]) == 2
     assert not (tmp_path / "again.json").exists()
+    # --name: a phase that restarts the step count (the decoder phase) is compared under its own name
+    named = tmp_path / "named.json"
+    assert tool.main([*argv, "--name", "decoder-4", "--reference", str(later), "-o", str(named)]) == 0
+    report = json.loads(named.read_text())
+    assert [c["name"] for c in report["curves"]] == ["decoder-4", "step-4", "jpeg", "step-2"]
+    assert set(report["summary"]) == {"step-4", "jpeg", "step-2"}
 
 
 def test_checkpoint_rd_in_format_version_2(image_dir, tmp_path):
@@ -592,6 +598,19 @@ def test_ship_model_exports_a_ladder_with_its_training_history(image_dir, tmp_pa
     # the coarser step makes the smaller file
     sizes = [len(codec.encode(px, codec.load_model(e.id, registry))) for e in (q1, q2)]
     assert sizes[0] <= sizes[1]
+    old_stream = codec.encode(px, codec.load_model("tiny-q2", registry))
+    # a second network replaces the ladder: the old points leave it and still decode
+    run2 = tmp_path / "run2"
+    train(_config(image_dir, 2), run2, progress=False)
+    args2 = [str(run2), "--id", "new", "--name", "ssim2", "--models-dir", str(models), "--ladder", "1:2.0,2:1.0"]
+    assert ship.main([*args2, "--default-quality", "1", "--supersede", "tiny-q1,tiny-q2", "--history-from", str(run)]) == 0
+    entries = {e.id: e for e in Registry(models).entries()}
+    assert entries["new-q1"].default and entries["new-q1"].quality == 1 and entries["new-grid"].kind == "grid"
+    for old in ("tiny-q1", "tiny-q2"):
+        assert (entries[old].quality, entries[old].default, entries[old].superseded_by) == (None, False, "new")
+    history = entries["new-q2"].training
+    assert [(p["from_step"], p["to_step"]) for p in history["phases"]] == [(0, 2), (2, 4), (0, 2)] and history["steps"] == 6
+    assert codec.decode(old_stream, codec.load_model("tiny-q2", Registry(models))).shape == px.shape
 
 
 def test_compare_sweeps_bd_rate_between_two_step_sweeps(tmp_path, capsys):
@@ -686,3 +705,22 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no curve 'webp'" in err[0] and "'rdcodec-ssim'" in err[0]
     assert compare.main([f"{curve}:avif", str(curve)]) == 2  # a bare rd-curve report names no curve
+
+
+def test_decoder_phase_draws_delta_from_step_range(image_dir):
+    """A decoder shared by a ladder of Δ trains on the whole range; a fixed-Δ model on its one Δ."""
+    import numpy as np
+
+    from rdcodec.train.codec_task import decoder_step_size
+
+    cfg = _config(image_dir, 1)
+    cfg.phase = "decoder"
+    rng = np.random.default_rng(0)
+    assert decoder_step_size(rng, cfg) == 1.0
+    cfg.val_steps = [0.7, 2.0]
+    assert decoder_step_size(rng, cfg) == 0.7
+    cfg.step_range = [0.5, 4.0]
+    draws = np.array([decoder_step_size(rng, cfg) for _ in range(2000)])
+    assert draws.min() >= 0.5 and draws.max() <= 4.0
+    # log-uniform: the geometric middle of the range splits the draws in half
+    assert 0.45 < np.mean(draws < np.sqrt(2.0)) < 0.55

@@ -20,6 +20,7 @@ different curves of one name, or a reference at the checkpoint's own step, are r
 network's grid tables are frozen once, each Δ is coded at the grid step nearest it (the points
 are named by that step), with the per-image adaptive prior and the default chunks; the curve is
 ``step-STEP-v2``, so a version 1 report of the same checkpoint can be one of its references.
+``--name`` names the curve otherwise (a decoder phase restarts the step count: ``decoder-3000``).
 
 The report is an ``rdcodec rd-curve`` JSON (so it can itself be a ``--reference``) with more
 fields: ``checkpoint``, ``step`` (the training step), ``quant_steps`` (the Δ asked for),
@@ -72,6 +73,7 @@ def measure_checkpoint(
     threads: int | None = None,
     progress=True,
     format_version: int = 1,
+    name: str | None = None,
 ) -> dict:
     from rdcodec.eval import rd_curve
     from rdcodec.eval.step_sweep import read_folder, sweep_points
@@ -82,7 +84,7 @@ def measure_checkpoint(
     shapes = {name: read_image(data, name=name).pixels.shape[:2] for name, data in image_bytes.items()}
     network, state = load_trained_network(checkpoint)  # loaded once: its step names the curve
     step = int(state["step"])
-    name = f"step-{step}" + ("" if format_version == 1 else f"-v{format_version}")
+    name = name or f"step-{step}" + ("" if format_version == 1 else f"-v{format_version}")
     loaded = [curve for r in references for curve in rd_curve.load_reference(r, list(image_bytes), rdcodec_curves=True)]
     refs = unique_references(loaded, name)
     bar = rd_curve.progress_bar(len(steps) * len(image_bytes), progress)
@@ -117,6 +119,9 @@ def main(argv=None) -> int:
         help="the stream format of the files (2: the network's grid tables at the grid step nearest each Δ, "
         "the per-image adaptive prior, the default chunks; the curve is named step-STEP-v2)",
     )
+    p.add_argument(
+        "--name", default=None, help="the checkpoint's curve name (default step-STEP, or step-STEP-vN); e.g. for a decoder phase"
+    )
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--force", action="store_true", help="replace an existing report")
     args = p.parse_args(argv)
@@ -135,7 +140,13 @@ def main(argv=None) -> int:
 
     try:
         report = measure_checkpoint(
-            args.checkpoint, args.folder, steps, args.reference, threads=args.threads or None, format_version=args.format_version
+            args.checkpoint,
+            args.folder,
+            steps,
+            args.reference,
+            threads=args.threads or None,
+            format_version=args.format_version,
+            name=args.name,
         )
     except (OSError, ValueError, ReferenceFileError) as exc:
         print(f"checkpoint_rd: error: {exc}", file=sys.stderr)
@@ -144,7 +155,7 @@ def main(argv=None) -> int:
     atomic_file.write_text(args.output, json.dumps(report, indent=1) + "\n")
     for anchor, axes in report["summary"].items():
         cells = ", ".join(f"{axis} {value:+.1f} %" for axis, value in axes.items() if value is not None)
-        print(f"step {report['step']} against {anchor}: {cells}", file=sys.stderr)
+        print(f"{report['curves'][0]['name']} against {anchor}: {cells}", file=sys.stderr)
     return 0
 
 

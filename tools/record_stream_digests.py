@@ -2,12 +2,15 @@
 """Record the exact streams every shipped model writes for ``samples/*.png``.
 
     python tools/record_stream_digests.py -o tests/golden/shipped-streams.json
+    python tools/record_stream_digests.py -o tests/golden/shipped-streams.json --new-only
 
 For each registered model and each sample image: the stream's length and SHA-256, through the
 public API only (``rdcodec.load_model`` / ``rdcodec.encode``), so the same script runs on any
 version of the package; and, under ``streams_v2``, the format version 2 stream of each ladder
 point (``rdcodec.codec_v2.encode_image_v2``, default chunks and blocks). ``tests/test_shipped_streams.py`` re-encodes and compares: a change to
-the code that alters a single bit of a shipped model's output fails it.
+the code that alters a single bit of a shipped model's output fails it. ``--new-only`` keeps every
+recorded stream as it is and records only the models the record lacks (a newly shipped ladder),
+so that shipping never rewrites the record an older model is checked against.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def record(samples: list[Path]) -> dict:
+def record(samples: list[Path], skip=frozenset()) -> dict:
     import rdcodec
     from rdcodec import Registry
 
     streams = {}
     for entry in Registry().entries():
-        if getattr(entry, "kind", "tables") != "tables":
+        if getattr(entry, "kind", "tables") != "tables" or entry.id in skip:
             continue
         model = rdcodec.load_model(entry.id)
         streams[entry.id] = {}
@@ -37,7 +40,7 @@ def record(samples: list[Path]) -> dict:
     return streams
 
 
-def record_v2(samples: list[Path]) -> dict:
+def record_v2(samples: list[Path], skip=frozenset()) -> dict:
     import rdcodec
     from rdcodec import Registry
     from rdcodec.codec_v2 import encode_image_v2
@@ -45,7 +48,7 @@ def record_v2(samples: list[Path]) -> dict:
     registry = Registry()
     streams = {}
     for entry in registry.entries():
-        if entry.kind != "tables":
+        if entry.kind != "tables" or entry.id in skip:
             continue
         model = rdcodec.load_model(entry.id, registry)
         streams[entry.id] = {}
@@ -59,8 +62,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--v2-only", action="store_true", help="keep the recorded version 1 streams; record streams_v2")
+    p.add_argument("--new-only", action="store_true", help="keep every recorded stream; record the models it lacks")
     args = p.parse_args(argv)
     samples = sorted((ROOT / "samples").glob("*.png"))
+    if args.new_only:
+        report = json.loads(args.output.read_text())
+        if report["samples"] != [s.name for s in samples]:
+            p.error("samples/ changed since the record was made: record everything anew")
+        report["streams"].update(record(samples, skip=frozenset(report["streams"])))
+        report["streams_v2"].update(record_v2(samples, skip=frozenset(report["streams_v2"])))
+        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     if args.v2_only:
         report = json.loads(args.output.read_text())
     else:

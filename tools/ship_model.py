@@ -3,10 +3,17 @@
 
     python tools/ship_model.py runs/NAME --id ID --name NAME [--default] [--step Δ]
     python tools/ship_model.py runs/ssim-default --id rdg-ssim-l8-n96 --name ssim --ladder 4:1.4,5:1.05 --default-quality 5
+    python tools/ship_model.py RUN --id ID --ladder ... --supersede OLD-q1,OLD-q2 --history-from EARLIER-RUN
 
 ``--ladder Q:Δ,...`` exports one network as a quantization-step ladder: entry ``ID-qQ`` (name
 ``NAME-qQ``) has quality Q and tables frozen at step Δ, and all of them share one weights file
 ``ID-SHA8.pt``.
+
+``--supersede ID,...`` first takes an older ladder's points off the ladder (they keep their
+files, so every stream written with them still decodes; ``rdcodec models`` marks them), which
+frees their qualities and the default mark for the new ladder. ``--history-from RUN`` puts the
+phases of the run a fine-tune started from (its ``init_from``) before this run's own, e.g. the
+long run before a decoder phase.
 
 Reads ``RUN/checkpoint.pt`` and ``RUN/log.jsonl``: every ``start`` record (one per launch or
 resume) becomes a phase with its step range and configuration, so the manifest says exactly how
@@ -78,6 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=None, help="default RUN/checkpoint.pt")
     parser.add_argument("--commands", nargs="*", default=[], help="commands that reproduce the run, in order")
     parser.add_argument("--note", default=None, help="free-text note on the run (e.g. phases before logging started)")
+    parser.add_argument("--supersede", default=None, help="ID,... older ladder points the new entries replace")
+    parser.add_argument("--history-from", type=Path, default=None, help="the run this one was initialised from")
     args = parser.parse_args(argv)
 
     from rdcodec.zoo.export import export_trained, load_trained_network
@@ -85,7 +94,15 @@ def main(argv=None) -> int:
 
     checkpoint = args.checkpoint or args.run / "checkpoint.pt"
     history = training_history(args.run)
+    if args.history_from is not None:
+        earlier = training_history(args.history_from)
+        history["phases"] = earlier["phases"] + history["phases"]
+        history["steps"] = earlier["steps"] + history["steps"]
+        history["data"], history["seed"] = earlier["data"], earlier["seed"]
     network, state = load_trained_network(checkpoint)
+    if args.supersede:
+        replaced = Registry(args.models_dir).supersede([i.strip() for i in args.supersede.split(",")], by=args.id)
+        print(f"superseded {', '.join(e.id for e in replaced)} by {args.id}", file=sys.stderr)
     history["commands"] = args.commands
     if args.note:
         history["note"] = args.note

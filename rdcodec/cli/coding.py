@@ -161,7 +161,8 @@ def _max_pixels_option(verb: str):
     default=None,
     help="stream format: 2 adds the per-image adaptive prior (fewer bytes) and progressive chunks by "
     "channel (decode --partial / --max-bytes); 3 codes those in layers, coarse to fine, so that any "
-    "prefix gives the whole picture; all decode forever  [default: 1; 2 with a --target-*]",
+    "prefix gives the whole picture; all decode forever  [default: 2 where the model has grid tables "
+    "(every shipped model), else 1]",
 )
 @click.option(
     "--layers",
@@ -224,7 +225,7 @@ def encode_command(
     """
     errors = _user_errors(search=bool(search))
     targets = {k: v for k, v in (("bpp", target_bpp), ("ssim", target_ssim), ("psnr", target_psnr)) if v is not None}
-    layout = {"version": int(version or (2 if targets else 1)), "chunks": chunks, "targets": targets, "factors": None}
+    layout = {"version": int(version or 2), "chunks": chunks, "targets": targets, "factors": None}
     try:
         layout["factors"] = _layer_factors(layers, layout["version"])
         if metric is not None:
@@ -234,6 +235,8 @@ def encode_command(
             check_output(output, force)
             loaded = _read_image(sources[0], max_pixels)
         m = _load(model, quality, metric, threads)
+        if version is None:
+            layout["version"] = _default_version(m, targets)
         if len(targets) > 1:
             raise CommandError("give one of --target-bpp, --target-ssim, --target-psnr")
         if targets and layout["version"] == 1:
@@ -298,6 +301,21 @@ def _layer_factors(text: str | None, version: int):
         return check_factors(part.strip() for part in text.split(","))
     except LayerError as exc:
         raise CommandError(f"--layers {text}: {exc}") from None
+
+
+def _default_version(m, targets: dict) -> int:
+    """The stream format ``encode`` writes when none is named: 2 wherever the model's grid tables
+    are installed (every shipped model; a smaller file, and the same pixels when the model's Δ
+    is a grid step), else 1. A ``--target-*`` searches the grid, so it needs them either way."""
+    if targets:
+        return 2
+    from rdcodec.zoo.registry import ModelNotFoundError
+
+    try:
+        open_registry().grid_for(m.entry)
+    except ModelNotFoundError:
+        return 1
+    return 2
 
 
 def _check_version_2(m, chunks: int | None):

@@ -31,11 +31,11 @@ from rdcodec.cli.files import CommandError, check_output, expand_images, fail, n
     "--format-version",
     "format_version",
     type=click.Choice(["1", "2"]),
-    default="1",
-    show_default=True,
+    default=None,
     help="the stream format the models' files are written in, as `rdcodec encode --format-version` writes it "
     "(2: the per-image adaptive prior and the default chunks; each model needs its grid tables); "
-    "the curves of format 2 are named rdcodec-METRIC-v2",
+    "the curves of format 2 are named rdcodec-METRIC-v2  [default: what `rdcodec encode` writes: 2 where "
+    "every model has grid tables, else 1]",
 )
 @click.option("-o", "--output", "plot_path", default=None, help="plot (PNG), one panel per metric")
 @click.option("--json", "json_path", default=None, help="write the curve JSON here (- for stdout)")
@@ -45,7 +45,8 @@ def rd_curve_command(images, models, baselines, qualities, references, format_ve
     """Rate-distortion curves of rdcodec models and baselines on IMAGES (files or folders).
 
     Every installed ladder point is measured unless --models names some (a model's grid entry is
-    not a point of its own: --format-version 2 codes each point with it).
+    not a point of its own: --format-version 2 codes each point with it; a superseded point is
+    measured only when named).
     """
     from rdcodec.codec import CodecError, load_model
     from rdcodec.eval import baselines as baseline_codecs
@@ -73,17 +74,18 @@ def rd_curve_command(images, models, baselines, qualities, references, format_ve
             image_bytes[p.name] = read_input(str(p))
             shapes[p.name] = read_image(p, max_pixels=DEFAULT_MAX_PIXELS).pixels.shape[:2]
         registry = open_registry()
-        version = int(format_version)
         if models == "none":
             entries = []
         elif models:
             entries = [registry.find(m.strip()) for m in models.split(",")]
         else:
-            entries = [e for e in registry.entries() if e.kind != "grid"]
+            entries = [e for e in registry.entries() if e.kind != "grid" and e.superseded_by is None]
         for entry in entries:
             if entry.kind == "grid":
                 raise CommandError(f"{entry.id} holds grid tables, not a ladder point: name the points it codes")
-            if version == 2:
+        version = int(format_version) if format_version else _default_version(registry, entries)
+        if version == 2:
+            for entry in entries:
                 registry.grid_for(entry)  # a point without grid tables cannot write format version 2
         codecs = [] if baselines in ("none", "") else [b.strip() for b in baselines.split(",")]
         for name in codecs:
@@ -124,6 +126,19 @@ def rd_curve_command(images, models, baselines, qualities, references, format_ve
         fail(f"cannot write the outputs ({exc.strerror or exc})")
     note("BD-rate (negative: fewer bits than the anchor at equal quality)")
     click.echo(rd_curve.format_bd_table(table), err=True)
+
+
+def _default_version(registry, entries) -> int:
+    """Format 2 where every measured point has grid tables (as ``rdcodec encode`` then writes
+    it), else 1, so that one run measures one format."""
+    from rdcodec.zoo.registry import ModelNotFoundError
+
+    try:
+        for entry in entries:
+            registry.grid_for(entry)
+    except ModelNotFoundError:
+        return 1
+    return 2
 
 
 def _qualities(text: str) -> list[int]:

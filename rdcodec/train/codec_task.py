@@ -52,6 +52,15 @@ def draw_step(rng: np.random.Generator, step_range: list[float] | None) -> float
     return float(math.exp(rng.uniform(lo, hi)))
 
 
+def decoder_step_size(rng: np.random.Generator, config: TrainConfig) -> float:
+    """Δ of one decoder-phase batch: log-uniform on ``step_range`` when it is set, so a decoder
+    shared by a whole ladder of Δ learns every Δ it will decode; else the first validation Δ
+    (1 when there is none), the one operating point of a fixed-Δ model."""
+    if config.step_range is not None:
+        return draw_step(rng, config.step_range)
+    return float((config.val_steps or [1.0])[0])
+
+
 def loss_terms(
     net: torch.nn.Module, x: torch.Tensor, objective_config: ObjectiveConfig, delta: float = 1.0, bf16: bool = False
 ) -> LossTerms:
@@ -249,7 +258,8 @@ class CodecTask:
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if config.phase == "decoder":
-            return {"distortion": self._decoder_step(x)}
+            delta = decoder_step_size(self.sampler.rng, config)
+            return {"distortion": self._decoder_step(x, delta)}
         delta = draw_step(self.sampler.rng, config.step_range)
         terms = optimization_step(
             self.net, self.optimizer, self.main_params, x, config.objective, delta, self.bf16, config.clip_grad, self.loss_fn
@@ -265,9 +275,8 @@ class CodecTask:
             scalars["aux"] = aux.item()
         return scalars
 
-    def _decoder_step(self, x: torch.Tensor) -> float:
+    def _decoder_step(self, x: torch.Tensor, step: float) -> float:
         config = self.config
-        step = (config.val_steps or [1.0])[0]
         medians = self.model.medians()
         autocast = bf16_autocast(x, self.bf16)
         with torch.no_grad(), autocast:

@@ -49,7 +49,8 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 50
     # variable rate: each batch draws Δ log-uniformly from [Δ_min, Δ_max] and trains at it
-    # (noise of width Δ, bins of width Δ, λ1 and λ2 scaled by 1/Δ²); None = Δ = 1 throughout
+    # (noise of width Δ, bins of width Δ, λ1 and λ2 scaled by 1/Δ²); None = Δ = 1 throughout.
+    # In the decoder phase each batch is quantized at a Δ drawn the same way (None: val_steps[0])
     step_range: list[float] | None = None
     # random rescaling of each crop's source region by a factor drawn log-uniformly from
     # [s_min, s_max] (s < 1 shrinks: a crop then holds more of the scene); None = no rescaling

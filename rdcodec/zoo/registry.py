@@ -53,6 +53,10 @@ class ModelEntry:
     #: "tables": one quantization step (format version 1 streams name it); "grid": the network's
     #: tables at every step of a grid (``tables`` is a ``.grid.npz``), which version 2 streams name
     kind: str = "tables"
+    #: the id of the ladder point that replaced this one on its ladder; a superseded entry has no
+    #: quality, is never the default nor listed as a point, and stays installed so that every
+    #: file written with it keeps decoding (streams name their model by digest)
+    superseded_by: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -124,6 +128,14 @@ def _checked_entry(path: Path, number: int, item: dict) -> ModelEntry:
         raise ManifestError(
             f"{path}: model entry {number} ({item['id']!r}) has a malformed runtime field "
             "(needs analysis and synthesis graph files listed in sha256)"
+        )
+    superseded_by = item.get("superseded_by")
+    if superseded_by is not None and not (
+        isinstance(superseded_by, str) and item.get("quality") is None and not item.get("default", False)
+    ):
+        raise ManifestError(
+            f"{path}: model entry {number} ({item['id']!r}) has a malformed superseded_by field "
+            "(a model id, on an entry with no quality that is not the default)"
         )
     if item.get("kind", "tables") not in ENTRY_KINDS:
         raise ManifestError(f"{path}: model entry {number} ({item['id']!r}) has an unknown kind {item.get('kind')!r}")
@@ -246,6 +258,22 @@ class Registry:
         ]
         entries.append(entry)
         self.write_manifest(entries)
+
+    def supersede(self, ids: list[str], by: str) -> list[ModelEntry]:
+        """Take the ladder points ``ids`` off their ladder in favour of ``by`` (the new ladder's
+        id): they lose their quality and the default mark, and stay installed, so every file
+        written with them still decodes. Returns the changed entries."""
+        entries = self.entries()
+        known = {e.id: e for e in entries}
+        for model_id in ids:
+            entry = known.get(model_id)
+            if entry is None:
+                raise ModelNotFoundError(f"unknown model {model_id!r}: cannot supersede it")
+            if entry.kind != "tables":
+                raise ModelNotFoundError(f"{model_id} holds grid tables, not a ladder point: supersede its points")
+        changed = {e.id: dataclasses.replace(e, quality=None, default=False, superseded_by=by) for e in entries if e.id in ids}
+        self.write_manifest([changed.get(e.id, e) for e in entries])
+        return list(changed.values())
 
     def write_manifest(self, entries: list[ModelEntry]) -> None:
         data = {"manifest_version": MANIFEST_VERSION, "models": [e.to_dict() for e in entries]}
