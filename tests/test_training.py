@@ -293,6 +293,32 @@ def test_decoder_phase_changes_only_the_decoder(image_dir, tmp_path):
             assert torch.equal(before[k], after["model"][k])
 
 
+def test_decoder_phase_minimises_h_of_the_distortion(image_dir, tmp_path):
+    """The decoder phase applies the run's h (eq. 5): h = log weighs the batches of a Δ range by
+    their relative distortion, so it trains another decoder than h = identity; the log keeps
+    the plain distortion either way."""
+    import dataclasses
+    import json
+
+    import torch
+
+    run = tmp_path / "run"
+    train(_config(image_dir, 1), run, progress=False)
+    decoders, logged = {}, {}
+    for h in ("identity", "log"):
+        cfg = _config(image_dir, 4)
+        cfg.phase, cfg.init_from, cfg.lr, cfg.step_range = "decoder", str(run / "checkpoint.pt"), 1e-2, [0.5, 4.0]
+        cfg.objective = dataclasses.replace(cfg.objective, h=h)
+        train(cfg, tmp_path / h, progress=False)
+        model = torch.load(tmp_path / h / "checkpoint.pt", weights_only=False)["model"]
+        decoders[h] = {k: v for k, v in model.items() if k.startswith("g_s")}
+        records = [json.loads(line) for line in (tmp_path / h / "log.jsonl").read_text().splitlines()]
+        logged[h] = [r["distortion"] for r in records if r["kind"] == "train"]
+    assert any(not torch.equal(decoders["identity"][k], decoders["log"][k]) for k in decoders["log"])
+    # the first batch meets the same weights in both runs: the same 1 − SSIM is logged, not its log
+    assert logged["log"][0] == pytest.approx(logged["identity"][0]) and logged["log"][0] > 0
+
+
 def test_legacy_codec_checkpoint_resumes(image_dir, tmp_path):
     """A checkpoint written before the schema (no "schema", sampler RNG at top level) resumes."""
     import torch

@@ -284,13 +284,16 @@ class CodecTask:
         z_hat = self.model.dequantize(self.model.quantize(z.float(), medians, step), medians, step)
         with autocast:
             x_hat = self.model.decode_latent(z_hat)
-        loss = distortion(config.objective.metric, x, x_hat.float())
+        d = distortion(config.objective.metric, x, x_hat.float())
+        # eq. 5's distortion term h(D) with the run's h: log d weighs every Δ of step_range by
+        # its relative, not its absolute, distortion
+        loss = torch.log(d.clamp_min(1e-12)) if config.objective.h == "log" else d
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(self.main_params, config.clip_grad)
         self.optimizer.step()
-        return loss.item()
+        return d.item()
 
     def validate(self) -> list[dict]:
         if not self.val_images:
