@@ -79,7 +79,12 @@ def test_encode_writes_format_2_where_the_model_has_grid_tables(tmp_path, png, e
     out = tmp_path / "d.rdc"
     r = CliRunner().invoke(main, ["encode", str(png), "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["format_version"] == 2 and out.read_bytes()[4] == 2
+    summary = json.loads(r.stdout)
+    assert summary["format_version"] == 2 and out.read_bytes()[4] == 2
+    # the stream names the grid entry; the summary also names the ladder point whose Δ it codes at
+    assert summary["model"].endswith("-grid") and summary["point"] in {e.id for e in env.entries() if e.kind == "tables"}
+    r = CliRunner().invoke(main, ["encode", str(png), "-o", str(tmp_path / "n.rdc")])
+    assert f"(point {summary['point']})" in r.stderr
     v1 = tmp_path / "v1.rdc"
     assert CliRunner().invoke(main, ["encode", str(png), "-o", str(v1), "--format-version", "1"]).exit_code == 0
     assert v1.read_bytes()[4] == 1

@@ -364,6 +364,8 @@ def _encode_one(
             v2 = encode_image_v2(
                 loaded, m, layout["registry"], chunks=chunks, search=search, max_pixels=max_pixels, factors=factors
             )
+            if m.entry.kind != "grid":
+                extra = {"point": m.entry.id}  # the ladder point whose Δ the file is coded at
         write_output(output, v2.data, force)
         return {
             **extra,
@@ -422,7 +424,7 @@ def _report(summary: dict, as_json: bool, err: bool) -> None:
         )
     else:
         line += f"{summary['bpp']:.4f} bpp"
-    line += f", model {summary['model']}"
+    line += f", model {summary['model']}" + (f" (point {summary['point']})" if "point" in summary else "")
     if "psnr" in summary:
         line += f"; PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}, MS-SSIM {summary['ms_ssim']:.4f}"
     note(line)
