@@ -307,15 +307,7 @@ def _default_version(m, targets: dict) -> int:
     """The stream format ``encode`` writes when none is named: 2 wherever the model's grid tables
     are installed (every shipped model; a smaller file, and the same pixels when the model's Δ
     is a grid step), else 1. A ``--target-*`` searches the grid, so it needs them either way."""
-    if targets:
-        return 2
-    from rdcodec.zoo.registry import ModelNotFoundError
-
-    try:
-        open_registry().grid_for(m.entry)
-    except ModelNotFoundError:
-        return 1
-    return 2
+    return 2 if targets or open_registry().has_grid_tables(m.entry) else 1
 
 
 def _check_version_2(m, chunks: int | None):

@@ -131,14 +131,7 @@ def rd_curve_command(images, models, baselines, qualities, references, format_ve
 def _default_version(registry, entries) -> int:
     """Format 2 where every measured point has grid tables (as ``rdcodec encode`` then writes
     it), else 1, so that one run measures one format."""
-    from rdcodec.zoo.registry import ModelNotFoundError
-
-    try:
-        for entry in entries:
-            registry.grid_for(entry)
-    except ModelNotFoundError:
-        return 1
-    return 2
+    return 2 if all(registry.has_grid_tables(entry) for entry in entries) else 1
 
 
 def _qualities(text: str) -> list[int]:

@@ -216,6 +216,14 @@ class Registry:
                 return other
         raise ModelNotFoundError(f"model {entry.id} has no grid tables installed, so it cannot write format version 2")
 
+    def has_grid_tables(self, entry: ModelEntry) -> bool:
+        """Whether :meth:`grid_for` finds the entry's grid tables (format version 2 can be written)."""
+        try:
+            self.grid_for(entry)
+        except ModelNotFoundError:
+            return False
+        return True
+
     def weights_named(self, sha256_hex: str) -> str | None:
         """Name of a weights file already registered with this SHA-256 (ladder points share one)."""
         for entry in self.entries():
