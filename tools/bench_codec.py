@@ -89,15 +89,11 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
     from rdcodec.format import entropy
     from rdcodec.format.container import unpack
     from rdcodec.image_io import list_images, read_image
-    from rdcodec.zoo.registry import ModelNotFoundError, Registry
+    from rdcodec.zoo.registry import Registry
 
     registry = Registry()
     model = codec.load_model(model_name, registry)
-    try:
-        registry.grid_for(model.entry)
-        has_grid = True
-    except ModelNotFoundError:
-        has_grid = False
+    has_grid = registry.has_grid_tables(model.entry)
     paths = list_images(folder)[:limit]
     if not paths:
         raise SystemExit(f"no images in {folder}")
