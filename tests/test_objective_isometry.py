@@ -127,3 +127,63 @@ def test_a_fine_tune_from_other_weights_is_refused(tmp_path, image_dir, capsys):
     # the arms are trained further: the fine-tune made from the step-2 weights no longer belongs to them
     assert driver.main([*base, "--chunk", "2", "--finetune-steps", "2"]) == 2
     assert "fine-tuned from other weights" in capsys.readouterr().err
+
+
+def _warmup_config(configs, image_dir, **extra):
+    cfg = json.loads((configs / "balle-ssim.json").read_text())
+    cfg.update(objective={"kind": "balle", "metric": "mse", "lambda1": 100.0}, lr=3e-4, steps=2, **extra)
+    (configs / "warmup.json").write_text(json.dumps(cfg))
+
+
+def test_both_arms_start_from_the_shared_warmup(tmp_path, image_dir, capsys):
+    import hashlib
+
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    _warmup_config(configs, image_dir)
+    work = tmp_path / "work"
+    train = ["train", "--work", str(work), "--configs", str(configs), "--chunk", "2", "--no-progress"]
+    assert driver.main([*train, "--until", "2"]) == 0
+    final = work / "warmup" / "final-2.pt"
+    digest = hashlib.sha256(final.read_bytes()).hexdigest()
+    for arm in ("radogaga", "balle"):
+        assert json.loads((work / arm / "init.json").read_text())["sha256"] == digest
+        starts = [json.loads(line) for line in (work / arm / "log.jsonl").read_text().splitlines()]
+        assert starts[0]["kind"] == "start" and starts[0]["config"]["init_from"] == str(final)
+        assert starts[0]["config"]["lr"] == pytest.approx(1e-4)  # the arm's rate, not the warm-up's
+    warm = json.loads((work / "warmup" / "log.jsonl").read_text().splitlines()[0])["config"]
+    assert warm["objective"]["metric"] == "mse" and warm["lr"] == pytest.approx(3e-4) and warm["init_from"] is None
+
+    # an arm that started from other weights is refused, not mixed
+    (work / "balle" / "init.json").write_text(json.dumps({"sha256": "0" * 64}))
+    assert driver.main(train) == 2
+    assert "started from other weights" in capsys.readouterr().err
+    assert driver.trained_step(work / "radogaga") == 2
+    # ... and so is one trained before it had a record
+    (work / "balle" / "init.json").unlink()
+    assert driver.main(train) == 2
+    assert "trained without the warm-up" in capsys.readouterr().err
+
+
+def test_a_warmup_that_differs_beyond_its_objective_is_refused(tmp_path, image_dir, capsys):
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    _warmup_config(configs, image_dir, crop=48)
+    assert driver.main(["train", "--work", str(tmp_path / "w"), "--configs", str(configs)]) == 2
+    assert "warm-up differs from the arms in more than objective, lr, steps and val_every: crop" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_evaluation_reports_the_common_start(tmp_path, image_dir):
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    _warmup_config(configs, image_dir)
+    work, out = tmp_path / "work", tmp_path / "out"
+    common = ["--work", str(work), "--configs", str(configs), "--lambda-factors", "2", "--finetune-steps", "2"]
+    assert driver.main(["train", *common, "--chunk", "4", "--no-progress"]) == 0
+    args = ["evaluate", *common, "--images", str(image_dir), "--out", str(out), "--crop", "32", "--analysis-images", "2"]
+    assert driver.main([*args, "--quant-steps", "1,2", "--limit", "2", "--pairs", "4"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["start"]["trained_steps"] == 2 and results["start"]["objective"]["kind"] == "balle"
+    assert results["start"]["geometry"]["isometry"]["predicted"] is None
+    assert {arm: r["trained_steps"] for arm, r in results["arms"].items()} == {"radogaga": 4, "balle": 4}

@@ -7,9 +7,16 @@
     python tools/experiments/objective_isometry.py evaluate --work /root/isometry \
         --images ../shared/data/kodak --out docs/experiments/objective-isometry
 
-The arms are ``tools/configs/isometry/{radogaga,balle}-ssim.json``: N = 96, M = 128, seed 0 (the
-same initialisation), D = 1 − SSIM, λ = 8, the campaign's data and crops; they may differ only
-in ``objective.kind`` (checked). Ballé's loss is R + λ·D(x, g(z + ε)); eq. 5 is
+The arms are ``tools/configs/isometry/{radogaga,balle}-ssim.json``: N = 96, M = 128, seed 0,
+D = 1 − SSIM, λ = 8, the campaign's data and crops; they may differ only in ``objective.kind``
+(checked). Both start from the same weights: the shared warm-up ``warmup.json`` when the config
+folder has one (trained once, first, in ``WORK/warmup/``; it may differ from the arms only in
+its objective, rate and steps — checked), else the seed's initialisation. From the seed alone
+the eq. 5 arm never learned to reconstruct (validation SSIM 0.28 at step 4000, where the Ballé
+arm was at 0.80: docs/experiments/objective-isometry.md), so the shipped folder has a warm-up:
+2500 steps of the Ballé loss with D = MSE, an objective of neither arm's kind of D that gives
+eq. 5 no head start on its scaling term. Each arm records the warm-up weights it started from
+(``init.json``, their SHA-256); an arm trained from other weights is refused, not mixed. Ballé's loss is R + λ·D(x, g(z + ε)); eq. 5 is
 R + λ1·D(x, g(z)) + λ2·D(g(z), g(z + ε)). For the same λ both weigh distortion alike in
 expectation, so they land at comparable rates.
 
@@ -50,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 ARMS = ("radogaga", "balle")
-LABELS = {"radogaga": "RaDOGAGA (eq. 5)", "balle": "Ballé"}
+LABELS = {"radogaga": "RaDOGAGA (eq. 5)", "balle": "Ballé", "start": "common start (warm-up)"}
 SWEEP_STEPS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 
 
@@ -72,8 +79,31 @@ def load_arms(config_dir: Path, overrides: list[str]) -> dict:
         differ = sorted(k for k in a if a[k] != b[k])
         raise ExperimentError(f"the two arms differ in more than objective.kind: {', '.join(differ)}")
     if any(cfg.init_from or cfg.lr_final is not None for cfg in arms.values()):
-        raise ExperimentError("the arms start from the seed (no init_from) at a constant rate (no lr_final)")
+        raise ExperimentError("the arms start from the seed or the warm-up (no init_from) at a constant rate (no lr_final)")
     return arms
+
+
+def load_warmup(config_dir: Path, arms: dict, overrides: list[str]):
+    """The shared warm-up's TrainConfig (``warmup.json``), or None where the folder has none; it
+    must be the arms' run but for its objective, learning rate and steps."""
+    from rdcodec.train.config import load_train_config
+
+    path = config_dir / "warmup.json"
+    if not path.exists():
+        return None
+    free = ("objective", "lr", "steps", "val_every")  # the warm-up's own; the arms' overrides of these are not its
+    warmup = load_train_config(path, [o for o in overrides if o.split("=")[0].split(".")[0] not in free])
+    if warmup.init_from or warmup.lr_final is not None:
+        raise ExperimentError("the warm-up starts from the seed (no init_from) at a constant rate (no lr_final)")
+    a, b = dataclasses.asdict(warmup), dataclasses.asdict(next(iter(arms.values())))
+    for key in free:
+        a.pop(key), b.pop(key)
+    if a != b:
+        differ = sorted(k for k in a if a[k] != b[k])
+        raise ExperimentError(
+            f"the warm-up differs from the arms in more than objective, lr, steps and val_every: {', '.join(differ)}"
+        )
+    return warmup
 
 
 def trained_step(run_dir: Path) -> int:
@@ -105,13 +135,59 @@ def check_finetune(run_dir: Path, final: Path, finetune_steps: int) -> dict:
     return origin
 
 
-def train_arms(
-    arms: dict, work: Path, chunk: int, factors: list[float], finetune_steps: int, progress: bool, until: int | None = None
-) -> dict:
-    """Both arms to their ``steps`` (or to ``until`` for now) in alternating chunks, then their λ
-    fine-tunes once both are complete; returns {run directory name: step}."""
+def check_start(run_dir: Path, start: Path) -> dict:
+    """The record an arm keeps of the warm-up weights it started from (their SHA-256); an arm
+    that started from other weights, or was trained before the record existed, is refused."""
+    origin = {"sha256": _sha256(start), "init_from": str(start)}
+    record = run_dir / "init.json"
+    if record.exists():
+        if json.loads(record.read_text()).get("sha256") != origin["sha256"]:
+            raise ExperimentError(f"{run_dir} started from other weights than {start}: remove it to start again")
+    elif trained_step(run_dir) > 0:
+        raise ExperimentError(f"{run_dir} was trained without the warm-up {start}: remove it to start again")
+    return origin
+
+
+def train_warmup(warmup, work: Path, progress: bool) -> Path:
+    """The shared warm-up trained to its steps (resumable); its final weights ``WORK/warmup/final-STEPS.pt``."""
     from rdcodec.train.codec_task import train
 
+    run_dir = work / "warmup"
+    final = run_dir / f"final-{warmup.steps}.pt"
+    if final.exists():
+        return final
+    if trained_step(run_dir) < warmup.steps:
+        print(f"warm-up: training to step {warmup.steps}", file=sys.stderr, flush=True)
+        train(warmup, run_dir, progress=progress)
+    if trained_step(run_dir) != warmup.steps:
+        raise ExperimentError(f"{run_dir} is at step {trained_step(run_dir)}, not the warm-up's {warmup.steps}")
+    shutil.copyfile(run_dir / "checkpoint.pt", final)
+    return final
+
+
+def train_arms(
+    arms: dict,
+    work: Path,
+    chunk: int,
+    factors: list[float],
+    finetune_steps: int,
+    progress: bool,
+    until: int | None = None,
+    warmup=None,
+) -> dict:
+    """The shared ``warmup`` (if any) first, then both arms from it to their ``steps`` (or to
+    ``until`` for now) in alternating chunks, then their λ fine-tunes once both are complete;
+    returns {run directory name: step}."""
+    from rdcodec.train.codec_task import train
+
+    if warmup is not None:
+        start = train_warmup(warmup, work, progress)
+        for arm in arms:
+            origin = check_start(work / arm, start)
+            if not (work / arm / "init.json").exists():
+                (work / arm).mkdir(parents=True, exist_ok=True)
+                (work / arm / "init.json").write_text(json.dumps(origin) + "\n")
+        arms = {arm: dataclasses.replace(cfg, init_from=str(start)) for arm, cfg in arms.items()}
     steps = next(iter(arms.values())).steps
     target = steps if until is None else min(steps, until)
     stop = min(arm_step for arm_step in (trained_step(work / arm) for arm in arms))
@@ -199,6 +275,7 @@ def evaluate(
     pairs: int = 64,
     finetune_steps: int = 3000,
     threads: int | None = None,
+    warmup=None,
 ):
     from rdcodec import analysis
     from rdcodec.analysis.figures import comparison_figure
@@ -245,6 +322,18 @@ def evaluate(
             "lambda_curve": [dataclasses.asdict(p) | {"per_image": None} for p in lam.points],
             "sweep_against_own_lambda_curve": _bd(sweep, lam),
             "geometry": reports[arm].to_dict(),
+        }
+    if warmup is not None:  # the common start: where each objective took the same weights
+        start = work / "warmup" / f"final-{warmup.steps}.pt"
+        network, state = load_trained_network(start)
+        for arm in arms:
+            check_start(work / arm, start)
+        report = analysis.latent_report(network.eval(), crops, cfg.objective.metric, None, pairs=pairs)
+        reports["start"] = report
+        results["start"] = {
+            "trained_steps": int(state["step"]),
+            "objective": state.get("objective"),
+            "geometry": report.to_dict(),
         }
     (rs, rl), (bs, bl) = curves["radogaga"], curves["balle"]
     results["radogaga_against_balle"] = {
@@ -294,10 +383,11 @@ def main(argv=None) -> int:
     try:
         factors = [float(f) for f in args.lambda_factors.split(",") if f]
         arms = load_arms(args.configs, args.overrides)
+        warmup = load_warmup(args.configs, arms, args.overrides)
         if args.command == "train":
             if args.chunk <= 0 or args.finetune_steps <= 0:
                 raise ExperimentError("--chunk and --finetune-steps must be positive")
-            done = train_arms(arms, args.work, args.chunk, factors, args.finetune_steps, not args.no_progress, args.until)
+            done = train_arms(arms, args.work, args.chunk, factors, args.finetune_steps, not args.no_progress, args.until, warmup)
             print(json.dumps(done), file=sys.stderr)
         else:
             quant_steps = [float(d) for d in args.quant_steps.split(",")]
@@ -316,6 +406,7 @@ def main(argv=None) -> int:
                 pairs=args.pairs,
                 finetune_steps=args.finetune_steps,
                 threads=args.threads or None,
+                warmup=warmup,
             )
             for arm, r in results["arms"].items():
                 g = r["geometry"]
