@@ -138,6 +138,8 @@ def _warmup_config(configs, image_dir, **extra):
 def test_both_arms_start_from_the_shared_warmup(tmp_path, image_dir, capsys):
     import hashlib
 
+    import torch
+
     driver = load_tool("tools/experiments/objective_isometry.py")
     configs = _arm_configs(tmp_path, image_dir)
     _warmup_config(configs, image_dir)
@@ -146,6 +148,12 @@ def test_both_arms_start_from_the_shared_warmup(tmp_path, image_dir, capsys):
     assert driver.main([*train, "--until", "2"]) == 0
     final = work / "warmup" / "final-2.pt"
     digest = hashlib.sha256(final.read_bytes()).hexdigest()
+    # the start is a weights-only snapshot: the very file can be committed and copied back
+    snapshot = torch.load(final, weights_only=False)
+    assert snapshot["snapshot_schema"] == "rdcodec.weights-snapshot/1" and snapshot["step"] == 2
+    assert "optimizer" not in snapshot and all(
+        v.dtype == torch.bfloat16 for v in snapshot["model"].values() if v.is_floating_point()
+    )
     for arm in ("radogaga", "balle"):
         assert json.loads((work / arm / "init.json").read_text())["sha256"] == digest
         starts = [json.loads(line) for line in (work / arm / "log.jsonl").read_text().splitlines()]

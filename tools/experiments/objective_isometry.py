@@ -55,6 +55,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from campaign_snapshot import save as save_snapshot  # noqa: E402  (imports no torch at module level)
 
 ARMS = ("radogaga", "balle")
 LABELS = {"radogaga": "RaDOGAGA (eq. 5)", "balle": "Ballé", "start": "common start (warm-up)"}
@@ -149,7 +152,12 @@ def check_start(run_dir: Path, start: Path) -> dict:
 
 
 def train_warmup(warmup, work: Path, progress: bool) -> Path:
-    """The shared warm-up trained to its steps (resumable); its final weights ``WORK/warmup/final-STEPS.pt``."""
+    """The shared warm-up trained to its steps (resumable); its final weights ``WORK/warmup/final-STEPS.pt``.
+
+    The final weights are a weights-only snapshot (``tools/campaign_snapshot.py``: bfloat16, a
+    few MB), so the very file both arms started from can be committed and copied back onto a
+    new machine, where the arms' ``init.json`` still matches it.
+    """
     from rdcodec.train.codec_task import train
 
     run_dir = work / "warmup"
@@ -161,7 +169,7 @@ def train_warmup(warmup, work: Path, progress: bool) -> Path:
         train(warmup, run_dir, progress=progress)
     if trained_step(run_dir) != warmup.steps:
         raise ExperimentError(f"{run_dir} is at step {trained_step(run_dir)}, not the warm-up's {warmup.steps}")
-    shutil.copyfile(run_dir / "checkpoint.pt", final)
+    save_snapshot(run_dir / "checkpoint.pt", final)
     return final
 
 
