@@ -750,3 +750,35 @@ def test_decoder_phase_draws_delta_from_step_range(image_dir):
     assert draws.min() >= 0.5 and draws.max() <= 4.0
     # log-uniform: the geometric middle of the range splits the draws in half
     assert 0.45 < np.mean(draws < np.sqrt(2.0)) < 0.55
+
+
+def test_a_bf16_run_is_validated_and_exported_with_the_weights_it_trained(image_dir, tmp_path):
+    """Under bf16 autocast the loss saw the transforms' weights rounded to bfloat16: validation
+    measures those, and load_trained_network (every export and real-file check) loads them."""
+    import dataclasses
+
+    import torch
+
+    from rdcodec.model.precision import usable_bf16
+    from rdcodec.zoo.export import export_trained, load_trained_network
+    from rdcodec.zoo.registry import Registry
+
+    run = tmp_path / "run"
+    train(dataclasses.replace(_config(image_dir, 2), bf16=True), run, progress=False)
+    expected = "bfloat16" if usable_bf16(True, "cpu") else "float32"  # a CPU without bf16 trains in float32
+    assert {r["weights"] for r in _records(run, "val")} == {expected}
+
+    network, state = load_trained_network(run / "checkpoint.pt")
+    master, _ = load_trained_network(run / "checkpoint.pt", as_trained=False)
+    assert state["transform_weights"] == "bfloat16"
+    w, m = network.g_a[0].weight, master.g_a[0].weight
+    assert torch.equal(w, w.to(torch.bfloat16).float()) and torch.equal(w, m.to(torch.bfloat16).float())
+    assert torch.equal(network.entropy_bottleneck.quantiles, master.entropy_bottleneck.quantiles)
+    entry = export_trained(network, state, Registry(tmp_path / "models"), "as-trained", step=1.0)
+    assert entry.training["transform_weights"] == "bfloat16"  # the manifest says which weights it holds
+
+    fp32_run = tmp_path / "fp32"
+    train(_config(image_dir, 2), fp32_run, progress=False)
+    assert {r["weights"] for r in _records(fp32_run, "val")} == {"float32"}
+    _, fp32_state = load_trained_network(fp32_run / "checkpoint.pt")
+    assert "transform_weights" not in fp32_state

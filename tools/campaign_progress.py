@@ -54,6 +54,9 @@ def collect(run_dirs: list[Path]) -> list[dict]:
                     "bpp": rec["bpp"],
                     "ssim": rec["ssim"],
                     "psnr": rec["psnr"],
+                    # the network as trained (bf16-rounded transforms) or its float32 master weights;
+                    # records before session 20 have no field: master weights
+                    "weights": rec.get("weights", "float32"),
                 }
     return [rows[k] for k in sorted(rows)]
 

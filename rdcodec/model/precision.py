@@ -4,6 +4,17 @@ On a CPU without bf16 instructions (``avx512_bf16`` or AMX), PyTorch emulates bf
 arithmetic: measured on an Ice Lake Xeon, a training step of the N = 96, M = 128 network at
 16 × 128² took 9.6 s under bf16 autocast against about 1 s in float32. So a bf16 request on such
 a CPU runs in float32, with one warning, rather than ten times slower.
+
+A network trained under bf16 autocast is a function of its weights *rounded to bfloat16*: the
+autocast casts every convolution's weight and bias (and GDN's β and γ, which it applies by a
+convolution) before it computes, and the float32 master weights only accumulate the updates.
+So the float32 master weights are not what was trained; where the gradient keeps pushing a
+whole filter one way in steps below half a bfloat16 ulp, they drift coherently away from the
+rounded values the loss saw. :func:`round_to_autocast_weights` gives back the weights the
+forward pass used. Measured on the campaign's MSE network at step 74 000 (8 validation crops,
+Δ = 1): float32 master weights 31.59 dB, rounded 31.94 dB, all of it in the encoder's first
+layer (its master weights' offsets from the bfloat16 grid are coherent within each filter);
+uniform random offsets of the same size around the rounded weights cost nothing (32.02 dB).
 """
 
 from __future__ import annotations
@@ -64,4 +75,35 @@ def bf16_autocast(x, enabled: bool):
     return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-__all__ = ["NATIVE_BF16_FLAGS", "bf16_autocast", "bf16_is_native", "usable_bf16"]
+def round_to_autocast_weights(transforms) -> int:
+    """Round, in place, the weights bf16 autocast computes with to bfloat16 values (kept float32).
+
+    Every ``Conv2d`` / ``ConvTranspose2d`` weight and bias under ``transforms`` (a module, e.g. an
+    ``RDAutoencoder``'s ``g_a`` or ``g_s``), and every GDN's effective β and γ (its
+    reparametrised values, set back through the reparametrisation). Returns how many tensors
+    were rounded. For a network trained in float32 this only adds offsets below half an ulp.
+    """
+    import torch
+
+    def bf16(t: torch.Tensor) -> torch.Tensor:
+        return t.to(torch.bfloat16).to(t.dtype)
+
+    rounded = 0
+    with torch.no_grad():
+        for module in transforms.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                for tensor in (module.weight, module.bias):
+                    if tensor is not None:
+                        tensor.copy_(bf16(tensor))
+                        rounded += 1
+            elif hasattr(module, "beta_reparam") and hasattr(module, "gamma_reparam"):  # compressai's GDN
+                for name in ("beta", "gamma"):
+                    raw, reparam = getattr(module, name), getattr(module, f"{name}_reparam")
+                    effective = bf16(reparam(raw))  # what the autocast convolution used
+                    floor = reparam.lower_bound.bound.to(raw.dtype) ** 2
+                    raw.copy_(torch.sqrt(torch.clamp(effective + reparam.pedestal, min=floor)))
+                    rounded += 1
+    return rounded
+
+
+__all__ = ["NATIVE_BF16_FLAGS", "bf16_autocast", "bf16_is_native", "round_to_autocast_weights", "usable_bf16"]

@@ -20,6 +20,7 @@ and checkpoints instead of by the aux loss.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -35,7 +36,7 @@ import torch
 from rdcodec.distortion import distortion
 from rdcodec.image_tensor import to_tensor
 from rdcodec.model.network import RDAutoencoder
-from rdcodec.model.precision import bf16_autocast, usable_bf16
+from rdcodec.model.precision import bf16_autocast, round_to_autocast_weights, usable_bf16
 from rdcodec.train.checkpoint import checkpoint_from_state
 from rdcodec.train.config import TrainConfig
 from rdcodec.train.data import CropSampler, center_crop, load_images
@@ -296,10 +297,18 @@ class CodecTask:
         return d.item()
 
     def validate(self) -> list[dict]:
+        """The validation operating points of the network as trained: under bf16 autocast, with
+        the transforms' weights rounded to bfloat16, the values the loss saw
+        (:func:`rdcodec.model.precision.round_to_autocast_weights`); records say which."""
         if not self.val_images:
             return []
+        model, weights = self.model, "float32"
+        if self.bf16:
+            model, weights = copy.deepcopy(self.model), "bfloat16"
+            round_to_autocast_weights(model.g_a)
+            round_to_autocast_weights(model.g_s)
         return [
-            {"quant_step": s, **validate(self.model, self.val_images, self.config.objective.metric, s)}
+            {"quant_step": s, "weights": weights, **validate(model, self.val_images, self.config.objective.metric, s)}
             for s in self.config.val_steps or [1.0]
         ]
 

@@ -212,12 +212,17 @@ def export_grid(registry: Registry, entry: ModelEntry) -> ModelEntry:
     return grid_entry
 
 
-def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:
+def load_trained_network(checkpoint, as_trained: bool = True) -> tuple[RDAutoencoder, dict]:
     """(network with quantiles settled by bisection, checkpoint state) of a training checkpoint.
 
     Load once, then :func:`export_trained` it at as many steps Δ as a ladder or sweep needs.
+    A run trained under bf16 autocast (its config's ``bf16``) trained its transforms' weights
+    rounded to bfloat16, so those are the ones loaded (``as_trained``; the state then says
+    ``transform_weights = "bfloat16"``, and the exported entry records it): see
+    :func:`rdcodec.model.precision.round_to_autocast_weights`.
     """
     from rdcodec.model.network import NetworkConfig
+    from rdcodec.model.precision import round_to_autocast_weights
     from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
 
     state = load_checkpoint(checkpoint)
@@ -225,6 +230,10 @@ def load_trained_network(checkpoint) -> tuple[RDAutoencoder, dict]:
         raise CheckpointError(f"{checkpoint}: a {state['task']} checkpoint, not a codec network")
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
     network.load_state_dict(state["model"])
+    if as_trained and (state.get("config") or {}).get("bf16"):
+        round_to_autocast_weights(network.g_a)
+        round_to_autocast_weights(network.g_s)
+        state = dict(state, transform_weights="bfloat16")
     network.settle_quantiles()
     return network, state
 
@@ -233,6 +242,8 @@ def export_trained(network: RDAutoencoder, state: dict, registry: Registry, mode
     """:func:`export_model` with the checkpoint's objective and step count in the entry."""
     training = dict(fields.pop("training", None) or {})
     training.setdefault("steps", int(state["step"]))
+    if state.get("transform_weights"):
+        training.setdefault("transform_weights", state["transform_weights"])
     return export_model(network, registry, model_id, objective=state.get("objective"), training=training, **fields)
 
 
