@@ -782,3 +782,30 @@ def test_a_bf16_run_is_validated_and_exported_with_the_weights_it_trained(image_
     assert {r["weights"] for r in _records(fp32_run, "val")} == {"float32"}
     _, fp32_state = load_trained_network(fp32_run / "checkpoint.pt")
     assert "transform_weights" not in fp32_state
+
+
+def test_as_trained_weights_tool_measures_master_and_rounded_weights(image_dir, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.codec_task import validate
+    from rdcodec.train.data import center_crop, load_images
+    from rdcodec.zoo.export import load_trained_network
+
+    tool = load_tool("tools/as_trained_weights.py")
+    run = tmp_path / "run"
+    train(dataclasses.replace(_config(image_dir, 2), bf16=True), run, progress=False)
+    out = tmp_path / "w.json"
+    argv = [str(run / "checkpoint.pt"), str(image_dir), "--steps", "1,2", "--images", "2", "--crop", "32", "-o", str(out)]
+    assert tool.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["trained_bf16"] and report["step"] == 2 and len(report["rows"]) == 6 * 2
+    # its "as trained" row is the network every export loads
+    network, _ = load_trained_network(run / "checkpoint.pt")
+    (as_trained,) = [r for r in report["rows"] if r["weights"] == "bfloat16 (as trained)" and r["quant_step"] == 2.0]
+    crops = [to_tensor(center_crop(im, 32)) for im in load_images([str(image_dir)])[:2]]
+    with torch.no_grad():
+        assert validate(network, crops, "ssim", 2.0)["psnr"] == pytest.approx(as_trained["psnr"], abs=1e-9)
+    assert tool.main(argv) == 2 and json.loads(out.read_text()) == report  # never overwritten unasked
