@@ -26,17 +26,17 @@ def _load_network(model_name, checkpoint):
     """(network, λ2, metric) from a registered model or a training checkpoint.
 
     λ2 is ``None`` for a network trained with the Ballé loss: eq. 10's D′ prediction needs eq. 5.
+    A checkpoint's network is the one it trained: a bf16 run's transforms rounded to bfloat16
+    (:func:`rdcodec.zoo.export.load_trained_network`).
     """
-    from rdcodec.model.network import NetworkConfig, RDAutoencoder
-
     if checkpoint:
         from rdcodec.train.checkpoint import load_checkpoint
+        from rdcodec.zoo.export import load_trained_network
 
         state = load_checkpoint(checkpoint)
         if state.get("task", "codec") != "codec" or not isinstance(state.get("network"), dict):
             raise CommandError(f"{checkpoint}: not a codec training checkpoint")
-        net = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
-        net.load_state_dict(state["model"])
+        net, state = load_trained_network(checkpoint)
         objective = state.get("objective") or {}
     else:
         from rdcodec.codec import load_model
