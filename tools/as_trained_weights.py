@@ -42,7 +42,8 @@ def variants(network):
             for m in list(net.g_a.modules()) + list(net.g_s.modules()):
                 if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
                     for t in (m.weight, m.bias):
-                        ulp = t.abs() * 2.0**-7
+                        _, exponent = torch.frexp(t)  # |t| in [2^(e-1), 2^e): bfloat16's ulp there is 2^(e-8)
+                        ulp = torch.ldexp(torch.ones_like(t), exponent - 8)
                         t.add_((torch.rand(t.shape, generator=gen) - 0.5) * ulp)
 
     return {
