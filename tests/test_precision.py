@@ -66,3 +66,8 @@ def test_rounding_gives_back_the_weights_autocast_computed_with():
     with torch.no_grad():
         assert not torch.equal(net.g_s(net.g_a(x)), master_float32)  # ... which the master weights are not
     assert all(torch.equal(v, prior[k]) for k, v in net.entropy_bottleneck.state_dict().items())  # the prior stays float32
+    # the whole network rounds exactly the transforms' tensors (what export and validation call)
+    whole = RDAutoencoder(NetworkConfig(N=8, M=8))
+    whole_prior = {k: v.clone() for k, v in whole.entropy_bottleneck.state_dict().items()}
+    assert precision.round_to_autocast_weights(whole) == 2 * (4 * 2 + 3 * 2)
+    assert all(torch.equal(v, whole_prior[k]) for k, v in whole.entropy_bottleneck.state_dict().items())

@@ -30,12 +30,8 @@ def _load_network(model_name, checkpoint):
     (:func:`rdcodec.zoo.export.load_trained_network`).
     """
     if checkpoint:
-        from rdcodec.train.checkpoint import load_checkpoint
         from rdcodec.zoo.export import load_trained_network
 
-        state = load_checkpoint(checkpoint)
-        if state.get("task", "codec") != "codec" or not isinstance(state.get("network"), dict):
-            raise CommandError(f"{checkpoint}: not a codec training checkpoint")
         net, state = load_trained_network(checkpoint)
         objective = state.get("objective") or {}
     else:

@@ -305,8 +305,7 @@ class CodecTask:
         model, weights = self.model, "float32"
         if self.bf16:
             model, weights = copy.deepcopy(self.model), "bfloat16"
-            round_to_autocast_weights(model.g_a)
-            round_to_autocast_weights(model.g_s)
+            round_to_autocast_weights(model)  # the convolutions and GDNs of g_a and g_s
         return [
             {"quant_step": s, "weights": weights, **validate(model, self.val_images, self.config.objective.metric, s)}
             for s in self.config.val_steps or [1.0]

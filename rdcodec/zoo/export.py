@@ -226,13 +226,12 @@ def load_trained_network(checkpoint, as_trained: bool = True) -> tuple[RDAutoenc
     from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
 
     state = load_checkpoint(checkpoint)
-    if state["task"] != "codec":
-        raise CheckpointError(f"{checkpoint}: a {state['task']} checkpoint, not a codec network")
+    if state.get("task", "codec") != "codec" or not isinstance(state.get("network"), dict):
+        raise CheckpointError(f"{checkpoint}: a {state.get('task')} checkpoint, not a codec network")
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
     network.load_state_dict(state["model"])
     if as_trained and (state.get("config") or {}).get("bf16"):
-        round_to_autocast_weights(network.g_a)
-        round_to_autocast_weights(network.g_s)
+        round_to_autocast_weights(network)  # the convolutions and GDNs of g_a and g_s
         state = dict(state, transform_weights="bfloat16")
     network.settle_quantiles()
     return network, state
