@@ -2,6 +2,7 @@
 """Benchmark the codec on a folder of images, through the same code path as ``rdcodec encode/decode``.
 
     python tools/bench_codec.py ../shared/data/kodak [--model ID] [-o bench.json] [--update-manifest]
+    python tools/bench_codec.py --record bench-a.json bench-b.json ...   # store reports made earlier
 
 Per image and as means: real bpp (file size × 8 / pixels), estimated bpp (−Σ log₂ P under the
 frozen tables), PSNR, SSIM, MS-SSIM (RGB uint8, pytorch-msssim, window 11, σ 1.5, range 255),
@@ -12,7 +13,10 @@ does when the model's Δ is a grid step); and a timing of
 compressai's own ``FactorizedPrior.compress/decompress`` with the same weights on the same
 images (ratio rdcodec / compressai). ``--update-manifest`` stores the means as the model's
 ``kodak`` figures (``bpp_v2`` among them when every image's format 2 file decodes to format 1's
-pixels, so both sizes are of one picture).
+pixels, so both sizes are of one picture). ``--record`` stores the figures of reports made
+earlier (e.g. by benchmarks run side by side without ``--update-manifest``, which would race on
+the manifest) in one write, after checking each report is of the installed model (its digest),
+of the plain encoder, and not cut short by ``--limit``.
 """
 
 from __future__ import annotations
@@ -160,19 +164,65 @@ def bench(folder: Path, model_name: str | None, limit: int | None, compare: bool
     }
 
 
+def record_figures(reports: list[dict]) -> list[str]:
+    """Store each bench report's means as its model's ``kodak`` figures, in one manifest write.
+
+    A report of another model version than the installed one (digest), of the ``--search``
+    encoder, or of a folder cut short by ``--limit`` is refused: the figures are the plain
+    encoder's on the whole set. Returns the ids updated.
+    """
+    from rdcodec.zoo.registry import Registry
+
+    registry = Registry()
+    entries = {e.id: e for e in registry.entries()}
+    figures_by_id = {}
+    for report in reports:
+        entry = entries.get(report["model"])
+        if entry is None or entry.digest != report["model_digest"]:
+            raise ValueError(f"{report['model']}: the report is not of the installed model (digest differs)")
+        if report.get("search_steps"):
+            raise ValueError(f"{report['model']}: a --search report; the manifest records the plain encoder's figures")
+        if report.get("limit") is not None:
+            raise ValueError(f"{report['model']}: a --limit report; the manifest records the whole folder's figures")
+        m = report["mean"]
+        figures = {k: round(m[k], 5) for k in ("bpp", "estimated_bpp", "psnr", "ssim", "ms_ssim")}
+        if m.get("v2_same_pixels"):
+            figures["bpp_v2"] = round(m["bpp_v2"], 5)
+        figures["images"] = report["images"]
+        figures_by_id[report["model"]] = figures
+    registry.write_manifest(
+        [dataclasses.replace(e, kodak=figures_by_id[e.id]) if e.id in figures_by_id else e for e in entries.values()]
+    )
+    return list(figures_by_id)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--model", default=None, help="model id or name (default model if omitted)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     parser.add_argument("--no-compressai", action="store_true", help="skip the compressai timing comparison")
     parser.add_argument("-o", "--output", type=Path, default=None, help="write the JSON here (default: stdout)")
     parser.add_argument("--update-manifest", action="store_true", help="store the means as the model's kodak figures")
     parser.add_argument("--search", type=int, default=0, help="encoder-side RD search steps (rdcodec encode --search)")
+    parser.add_argument(
+        "--record", type=Path, nargs="+", default=None, metavar="REPORT", help="store the figures of bench reports made earlier"
+    )
     args = parser.parse_args(argv)
+    if args.record:
+        if args.folder is not None or args.update_manifest:
+            parser.error("--record takes bench reports only: no folder, no --update-manifest")
+        for model_id in record_figures([json.loads(path.read_text()) for path in args.record]):
+            print(f"manifest: {model_id} kodak figures updated", file=sys.stderr)
+        return 0
+    if args.folder is None:
+        parser.error("give the folder of images to benchmark (or --record REPORT ...)")
     if args.update_manifest and args.search:
         parser.error("--update-manifest records the plain encoder's figures; run it without --search")
+    if args.update_manifest and args.limit is not None:
+        parser.error("--update-manifest records the whole folder's figures; run it without --limit")
     report = bench(args.folder, args.model, args.limit, not args.no_compressai, args.search)
+    report["limit"] = args.limit
     text = json.dumps(report, indent=2)
     if args.output:
         from rdcodec import atomic_file
@@ -182,17 +232,7 @@ def main(argv=None) -> int:
     else:
         print(text)
     if args.update_manifest:
-        from rdcodec.zoo.registry import Registry
-
-        registry = Registry()
-        entries = registry.entries()
-        m = report["mean"]
-        figures = {k: round(m[k], 5) for k in ("bpp", "estimated_bpp", "psnr", "ssim", "ms_ssim")}
-        if m.get("v2_same_pixels"):
-            figures["bpp_v2"] = round(m["bpp_v2"], 5)
-        figures["images"] = report["images"]
-        entries = [dataclasses.replace(e, kodak=figures) if e.id == report["model"] else e for e in entries]
-        registry.write_manifest(entries)
+        record_figures([report])
         print(f"manifest: {report['model']} kodak figures updated", file=sys.stderr)
     return 0
 
