@@ -353,3 +353,24 @@ def test_a_file_that_cannot_be_written_is_one_error_line_and_the_batch_goes_on(r
     errors = [line for line in r.stderr.splitlines() if line.startswith("rdcodec: error:")]
     assert len(errors) == 1 and "No space left on device" in errors[0] and "img1" in errors[0]
     assert sorted(p.name for p in out.iterdir()) == ["img0.rdc", "img2.rdc"]
+
+
+def test_models_table_columns_fit_the_longest_id(runner, tmp_path, monkeypatch):
+    """`rdcodec models` on the shipped manifest: every row's columns line up under the header,
+    the longest id (a ladder's grid entry) included."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parent.parent / "models" / "manifest.json", tmp_path / "manifest.json")
+    monkeypatch.setenv("RDCODEC_MODELS_DIR", str(tmp_path))
+    r = runner.invoke(main, ["models"])
+    assert r.exit_code == 0
+    header, *rows, footer = r.stdout.splitlines()
+    metric_at = header.index("metric")
+    assert footer.startswith("(figures:")
+    assert len(rows) > 10 and max(len(row.split()[0]) for row in rows) > 26
+    for row in rows:
+        model_id = row.split()[0]
+        assert row[metric_at - 4 : metric_at - 1].strip() in ("", *map(str, range(1, 20)))  # the q column
+        assert row[metric_at:].split()[0] in ("mse", "ssim", "-"), row
+        assert len(model_id) <= metric_at - 4

@@ -67,7 +67,8 @@ def models_command(as_json):
         return
     if not entries:
         fail(f"no models found in {registry.directory}")
-    click.echo(f"{'id':26s} {'q':>2s} {'metric':7s} {'bpp v2':>6s} {'bpp v1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'MS-SSIM':>7s}")
+    width = max(26, *(len(e.id) for e in entries))  # the id column fits the longest id
+    click.echo(f"{'id':{width}s} {'q':>2s} {'metric':7s} {'bpp v2':>6s} {'bpp v1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'MS-SSIM':>7s}")
     # the ladders first, point by point; then superseded points and grid tables
     ladder_order = lambda e: (e.superseded_by is not None, e.metric or "", e.quality is None, e.quality or 0, e.id)  # noqa: E731
     for e in sorted(entries, key=ladder_order):
@@ -81,7 +82,7 @@ def models_command(as_json):
             mark = " (grid tables, format version 2)" if e.kind == "grid" else ""
         q = "" if e.quality is None else str(e.quality)
         click.echo(
-            f"{e.id:26s} {q:>2s} {e.metric or '-':7s} {fmt('bpp_v2', '6.3f'):>6s} {fmt('bpp', '6.3f'):>6s} "
+            f"{e.id:{width}s} {q:>2s} {e.metric or '-':7s} {fmt('bpp_v2', '6.3f'):>6s} {fmt('bpp', '6.3f'):>6s} "
             f"{fmt('psnr', '6.2f'):>6s} {fmt('ssim', '6.4f'):>6s} {fmt('ms_ssim', '7.4f'):>7s}{mark}"
         )
     click.echo(
