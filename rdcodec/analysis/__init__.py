@@ -1,7 +1,8 @@
 """Latent analysis (paper §4.2, §5.3): channel energy, isometry D′_i, Jacobian Gram, traversals.
 
 ``from rdcodec import analysis; analysis.channel_energy(net, crops)``; the measures live in
-:mod:`rdcodec.analysis.latent`, their figures in :mod:`rdcodec.analysis.figures`.
+:mod:`rdcodec.analysis.latent`, their figures in :mod:`rdcodec.analysis.figures`; the rate of
+each latent channel of a codec network in :mod:`rdcodec.analysis.rates`.
 """
 
 from rdcodec.analysis.latent import (
@@ -14,14 +15,17 @@ from rdcodec.analysis.latent import (
     predicted_d_prime,
     traverse,
 )
+from rdcodec.analysis.rates import ChannelRates, channel_rates
 from rdcodec.analysis.report import LatentReport, latent_report, objective_lambda2
 
 __all__ = [
     "ChannelEnergy",
+    "ChannelRates",
     "GramReport",
     "IsometryReport",
     "LatentReport",
     "channel_energy",
+    "channel_rates",
     "isometry",
     "jacobian_gram",
     "latent_report",

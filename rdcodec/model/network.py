@@ -207,13 +207,17 @@ class RDAutoencoder(nn.Module):
         continuous v and differentiable in it (the encoder-side search's rate term). Upper
         tails use compressai's sign trick, so far-out bins keep their precision.
         """
+        return self.channel_bin_bits(v, medians, step).sum()
+
+    def channel_bin_bits(self, v: torch.Tensor, medians: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+        """:meth:`bin_bits` per latent channel (shape [M]): where a latent's bits go."""
         eb = self.entropy_bottleneck
         z = (v * step + medians.view(1, -1, 1, 1)).permute(1, 0, 2, 3).reshape(v.shape[1], 1, -1)  # [M, 1, n]
         lower = eb._logits_cumulative(z - 0.5 * step, stop_gradient=True)
         upper = eb._logits_cumulative(z + 0.5 * step, stop_gradient=True)
         sign = -torch.sign(lower + upper).detach()
         p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs().clamp_min(1e-9)
-        return -torch.log2(p).sum()
+        return -torch.log2(p).sum(dim=(1, 2))
 
     def discrete_pmf(self, lower: torch.Tensor, upper: torch.Tensor, step: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """P_ψ of each symbol s ∈ [lower_c, upper_c], the bin [m_c + (s − ½)Δ, m_c + (s + ½)Δ).

@@ -1,0 +1,55 @@
+"""Per-channel rates (rdcodec.analysis.rates, tools/channel_rates.py) add up to the codec's own estimate."""
+
+import json
+
+import pytest
+import torch
+from conftest import load_tool, synthetic_image
+
+
+def test_channel_rates_sum_to_the_estimated_bits_and_idle_channels_cost_nothing(tiny_model):
+    from rdcodec.analysis import channel_rates
+
+    net = tiny_model.network
+    images = [synthetic_image(64, 48, seed=1), synthetic_image(32, 64, seed=2)]
+    pixels = sum(i.shape[0] * i.shape[1] for i in images)
+    half, one = channel_rates(net, images, [0.5, 1.0])
+    medians = net.medians()
+    with torch.no_grad():
+        expected = 0.0
+        for image in images:
+            z = net.g_a(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
+            expected += float(net.bin_bits(net.quantize(z, medians, 1.0), medians, 1.0))
+    assert one.total_bpp == pytest.approx(expected / pixels, rel=1e-5)
+    assert sum(one.bpp) == pytest.approx(one.total_bpp, rel=1e-9)
+    assert half.total_bpp > one.total_bpp  # a finer step costs more bits
+    assert sorted(one.bpp, reverse=True) == [one.bpp[c] for c in one.order]
+    assert 1 <= one.channels_for(0.9) <= one.channels_for(0.99) <= len(one.bpp)
+
+    # a channel whose encoder output is the prior's median everywhere costs one median bin per
+    # latent element, whatever the images: −log₂ P_c(median bin) (near 0 for a trained prior)
+    idle = one.order[0]
+    with torch.no_grad():
+        net_idle = type(net)(net.config)
+        net_idle.load_state_dict(net.state_dict())
+        last = net_idle.g_a[-1]
+        last.weight[idle].zero_()
+        last.bias[idle] = net_idle.medians()[idle]
+        elements = sum(net_idle.g_a(torch.zeros(1, 3, *i.shape[:2])).shape[-2:].numel() for i in images)
+        zero = torch.zeros(1, len(one.bpp), 1, 1)
+        median_bin_bits = float(net_idle.channel_bin_bits(zero, net_idle.medians(), 0.5)[idle])
+    (idle_rates,) = channel_rates(net_idle, images, [0.5])
+    assert idle_rates.bpp[idle] == pytest.approx(median_bin_bits * elements / pixels, rel=1e-5)
+    assert idle_rates.bpp[idle] < half.bpp[idle]
+
+
+def test_channel_rates_tool_writes_its_report(models_env, tmp_path, sample_path):
+    tool = load_tool("tools/channel_rates.py")
+    out = tmp_path / "rates.json"
+    assert tool.main(["tiny", str(sample_path), "--steps", "1,2", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["schema"] == "rdcodec.channel-rates/1" and report["model"] == "tiny"
+    assert [s["step"] for s in report["steps"]] == [1.0, 2.0]
+    assert report["steps"][0]["total_bpp"] > report["steps"][1]["total_bpp"] > 0
+    with pytest.raises(SystemExit):  # an existing report is kept unless --force
+        tool.main(["tiny", str(sample_path), "-o", str(out)])
