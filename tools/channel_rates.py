@@ -25,7 +25,8 @@ def load_network(model: str):
     if Path(model).is_file():
         from rdcodec.zoo.export import load_trained_network
 
-        return load_trained_network(model)[0], {"checkpoint": model}
+        network, state = load_trained_network(model)
+        return network, {"checkpoint": model, "step": int(state["step"]), "objective": state.get("objective")}
     from rdcodec.codec import load_model
 
     loaded = load_model(model)
