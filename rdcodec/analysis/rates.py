@@ -26,7 +26,11 @@ class ChannelRates(NamedTuple):
     step: float
     bpp: list[float]  # per channel, in channel order; sums to ``total_bpp``
     total_bpp: float
-    order: list[int]  # channels by rate, largest first
+
+    @property
+    def order(self) -> list[int]:
+        """The channels by rate, largest first."""
+        return sorted(range(len(self.bpp)), key=lambda c: -self.bpp[c])
 
     def active(self, share: float = 0.001) -> int:
         """How many channels carry more than ``share`` of the total rate."""
@@ -52,5 +56,5 @@ def channel_rates(network, images, steps) -> list[ChannelRates]:
     for step in steps:
         bits = sum(network.channel_bin_bits(network.quantize(z, medians, step), medians, step) for z, _ in latents)
         bpp = (bits / pixels).double()
-        reports.append(ChannelRates(float(step), bpp.tolist(), float(bpp.sum()), torch.argsort(bpp, descending=True).tolist()))
+        reports.append(ChannelRates(float(step), bpp.tolist(), float(bpp.sum())))
     return reports
