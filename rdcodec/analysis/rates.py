@@ -36,6 +36,10 @@ class ChannelRates(NamedTuple):
         """How many channels carry more than ``share`` of the total rate."""
         return int(sum(b > share * self.total_bpp for b in self.bpp))
 
+    def idle(self, share: float = 0.001) -> list[int]:
+        """The channels that carry at most ``share`` of the total rate (the complement of :meth:`active`)."""
+        return [c for c, b in enumerate(self.bpp) if not b > share * self.total_bpp]
+
     def channels_for(self, fraction: float) -> int:
         """The fewest channels that carry ``fraction`` of the rate (largest first)."""
         cumulative = np.cumsum(sorted(self.bpp, reverse=True)) / self.total_bpp

@@ -193,6 +193,43 @@ class RDAutoencoder(nn.Module):
         with torch.no_grad():
             return plain(self.g_a), plain(self.g_s)
 
+    @torch.no_grad()
+    def reinitialise_channels(
+        self, channels: list[int], encoder_norm: float, prior_scale: float, generator: torch.Generator
+    ) -> None:
+        """Give latent ``channels`` a fresh start inside a trained network (idle-channel revival).
+
+        - g_a's last convolution: each channel's filter becomes a random direction of norm
+          ``encoder_norm``, bias 0, so the channel carries a varying latent again;
+        - g_s's first (transposed) convolution: the channel's input filters become 0, so the
+          reconstruction is unchanged until training finds a use for the channel (their
+          gradient, the correlation of the new latent with the distortion gradient, is not 0);
+        - P_ψ: the channel's density parameters are those of a fresh factorized prior with
+          compressai's ``init_scale = prior_scale`` (quantiles at ±prior_scale), replacing the
+          spike a collapsed channel's prior has become (which would price any variation at
+          tens of bits).
+
+        Other channels, the optimiser-visible shapes and the state-dict layout are untouched.
+        """
+        if not channels:
+            return
+        index = torch.as_tensor(sorted(set(channels)), dtype=torch.long)
+        if int(index.min()) < 0 or int(index.max()) >= self.config.M:
+            raise ValueError(f"channels must lie in [0, {self.config.M})")
+        encoder = self.g_a[-1]
+        direction = torch.randn(encoder.weight[index].shape, generator=generator, dtype=torch.float32)
+        direction *= encoder_norm / direction.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        encoder.weight[index] = direction.to(encoder.weight.dtype)
+        encoder.bias[index] = 0.0
+        self.g_s[0].weight[index] = 0.0  # ConvTranspose2d weight: [in = M, out = N, k, k]
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):  # compressai draws the biases from the global generator
+            torch.manual_seed(seed)
+            fresh = EntropyBottleneck(len(index), init_scale=prior_scale)
+        mine = dict(self.entropy_bottleneck.named_parameters())
+        for name, value in fresh.named_parameters():
+            mine[name][index] = value.to(mine[name].dtype)
+
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(main parameters, auxiliary quantile parameters), as compressai's examples split them."""
         main, aux = [], []

@@ -1,0 +1,145 @@
+"""Idle-channel revival (rdcodec.train.revival, tools/revive_channels.py): only the idle channels
+change, the reconstruction ignores them until training uses them, the fitted prior prices them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import load_tool, synthetic_folder
+
+from rdcodec.model.network import NetworkConfig, RDAutoencoder
+from rdcodec.train.revival import fit_revived_prior, revive_channels
+
+
+def _network(seed=0):
+    """A tiny network whose parameters have moved away from their initial values, as training moves them."""
+    torch.manual_seed(seed)
+    net = RDAutoencoder(NetworkConfig(N=8, M=6))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+def _copy(net):
+    other = RDAutoencoder(net.config)
+    other.load_state_dict(net.state_dict())
+    return other
+
+
+def test_revival_touches_only_the_idle_channels_and_the_decoder_ignores_them():
+    net = _network()
+    before = _copy(net)
+    revival = revive_channels(net, [4, 1], seed=3)
+    assert revival.channels == [1, 4] and revival.seed == 3
+    live = [0, 2, 3, 5]
+    norms = before.g_a[-1].weight.detach().flatten(1).norm(dim=1)
+    assert revival.encoder_norm == pytest.approx(0.5 * float(torch.quantile(norms[live], 0.1)))
+    after = net.state_dict()
+    for name, value in before.state_dict().items():
+        if name in ("g_a.6.weight", "g_a.6.bias", "g_s.0.weight") or (
+            name.startswith("entropy_bottleneck.") and value.ndim and value.shape[0] == 6
+        ):
+            assert torch.equal(after[name][live], value[live]), name  # live channels untouched
+            assert not torch.equal(after[name][[1, 4]], value[[1, 4]]), name  # idle ones renewed
+        else:
+            assert torch.equal(after[name], value), name
+    revived_norms = net.g_a[-1].weight[[1, 4]].flatten(1).norm(dim=1)
+    assert torch.allclose(revived_norms, torch.full((2,), revival.encoder_norm))
+    assert torch.count_nonzero(net.g_s[0].weight[[1, 4]]) == 0
+    # the reconstruction does not depend on a revived channel (yet)
+    z = torch.randn(1, 6, 3, 4)
+    moved = z.clone()
+    moved[:, [1, 4]] += 5.0
+    with torch.no_grad():
+        assert torch.equal(net.decode_latent(z), net.decode_latent(moved))
+    # the same seed gives the same revival
+    again = _copy(before)
+    revive_channels(again, [1, 4], seed=3)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in again.state_dict().items())
+    with pytest.raises(ValueError):
+        revive_channels(_network(), list(range(6)))  # no live filter to take a scale from
+    with pytest.raises(ValueError):
+        _network().reinitialise_channels([6], 1.0, 2.0, torch.Generator())
+
+
+def test_fitted_prior_prices_the_revived_latents_and_keeps_the_others():
+    net = _network()
+    revive_channels(net, [2], seed=0)
+    kept = {k: v.clone() for k, v in net.entropy_bottleneck.state_dict().items()}
+    latents = torch.randn(4, 6, 8, 8) * 3.0
+    before, after = fit_revived_prior(net, latents, [2], iterations=150)
+    assert after < before - 0.2  # a prior fitted to the latents codes them in fewer bits
+    for name, value in net.entropy_bottleneck.state_dict().items():
+        if name.endswith("quantiles") or not value.ndim or value.shape[0] != 6:
+            continue
+        assert torch.equal(value[[0, 1, 3, 4, 5]], kept[name][[0, 1, 3, 4, 5]]), name
+        assert not torch.equal(value[2], kept[name][2]), name
+
+
+def test_idle_channels_are_the_complement_of_the_active_ones():
+    from rdcodec.analysis.rates import ChannelRates
+
+    rates = ChannelRates(1.0, [0.5, 0.0, 0.0004, 0.3, 0.2], 1.0004)
+    assert rates.idle(0.001) == [1, 2]
+    assert rates.active(0.001) == 3
+
+
+def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
+    from rdcodec.train.codec_task import train
+    from rdcodec.train.config import TrainConfig
+
+    images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56), (56, 48)])
+    config = TrainConfig(
+        train_dirs=[str(images)],
+        val_dir=str(images),
+        network={"N": 8, "M": 8},
+        objective={"kind": "radogaga", "metric": "mse", "h": "identity", "lambda1": 50.0, "lambda2": 50.0},
+        steps=2,
+        batch_size=2,
+        crop=32,
+        val_every=2,
+        val_images=2,
+        val_crop=32,
+        checkpoint_every=2,
+        log_every=1,
+    )
+    train(config, tmp_path / "run", progress=False)
+    source = tmp_path / "run" / "checkpoint.pt"
+    # make channel 3 idle the way training does: its prior narrows to a spike and its encoder
+    # output sits at the spike's median
+    state = torch.load(source, weights_only=False)
+    state["model"]["entropy_bottleneck.matrices.0"][3] += 6.0
+    net = RDAutoencoder(NetworkConfig(N=8, M=8))
+    net.load_state_dict(state["model"])
+    net.settle_quantiles()
+    state["model"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    state["model"]["g_a.6.weight"][3] = 0.0
+    state["model"]["g_a.6.bias"][3] = net.medians()[3]
+    torch.save(state, source)
+
+    tool = load_tool("tools/revive_channels.py")
+    out = tmp_path / "revived" / "checkpoint.pt"
+    out.parent.mkdir()
+    argv = [str(source), str(images), "--crop", "32", "--share", "0.05", "--as-checkpoint", "-o", str(out)]
+    assert tool.main(argv) == 0
+    revived = torch.load(out, weights_only=False)
+    assert revived["step"] == 2 and revived["history"] == state["history"]
+    assert revived["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]  # moments kept
+    assert revived["revival"]["channels"] == [3]
+    assert float(revived["model"]["g_a.6.weight"][3].norm()) > 0
+    assert torch.count_nonzero(revived["model"]["g_s.0.weight"][3]) == 0
+    live = [0, 1, 2, 4, 5, 6, 7]
+    assert torch.equal(revived["model"]["g_a.6.weight"][live], state["model"]["g_a.6.weight"][live])
+    with pytest.raises(SystemExit):  # an existing file is kept unless --force
+        tool.main(argv)
+    # the run goes on from the revived checkpoint
+    train(TrainConfig(**{**config.__dict__, "steps": 4}), out.parent, progress=False)
+    assert torch.load(out, weights_only=False)["step"] == 4
+
+    # the weights-only form is what init_from reads
+    weights = tmp_path / "revived.pt"
+    assert tool.main([str(source), str(images), "--crop", "32", "--share", "0.05", "-o", str(weights)]) == 0
+    from rdcodec.train.codec_task import load_weights
+
+    assert set(load_weights(weights)) == set(state["model"])

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Re-initialise the idle latent channels of a training checkpoint, for a run to start from.
+
+    python tools/revive_channels.py RUN/checkpoint.pt ../shared/data/val/cid22 -o revived.pt
+    rdcodec train --config … --run-dir … --set init_from=revived.pt
+
+The idle channels are those carrying at most ``--share`` of the estimated rate at Δ = ``--step``
+on IMAGES (training images: never Kodak, which the codec is judged on). They get a random
+encoder filter, a zero decoder filter and a fresh prior, fitted to their new latents on 128²
+(``--crop``) centre crops of the same images (:mod:`rdcodec.train.revival`); the other channels keep their
+weights. The output holds the float32 state dict (``state_dict``,
+what ``init_from`` reads), the source checkpoint and step, and the revival record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+#: side of the centre crops the revived priors are fitted on
+FIT_CROP = 128
+
+
+def centre_crop(pixels, size: int):
+    h, w = pixels.shape[:2]
+    if min(h, w) < size:
+        raise SystemExit(f"revive_channels: an image is smaller than the {size}² fitting crop")
+    y, x = (h - size) // 2, (w - size) // 2
+    return pixels[y : y + size, x : x + size].copy()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a codec training checkpoint")
+    parser.add_argument("images", nargs="+", help="held-out image files or folders that find the idle channels")
+    parser.add_argument("--step", type=float, default=1.0, help="the Δ the rates are measured at")
+    parser.add_argument("--share", type=float, default=0.001, help="idle: at most this share of the rate")
+    parser.add_argument("--prior-scale", type=float, default=None, help="init_scale of a revived prior")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--crop", type=int, default=FIT_CROP, help="side of the centre crops the priors are fitted on")
+    parser.add_argument("--as-checkpoint", action="store_true", help="write the source checkpoint, weights replaced")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--force", action="store_true", help="replace an existing file")
+    args = parser.parse_args(argv)
+    if args.output.exists() and not args.force:
+        parser.error(f"{args.output} exists (give --force to replace it)")
+
+    import torch
+
+    from rdcodec import atomic_file
+    from rdcodec.analysis.rates import channel_rates
+    from rdcodec.cli.files import expand_images
+    from rdcodec.image_io import read_image
+    from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels
+    from rdcodec.zoo.export import load_trained_network
+
+    torch.set_num_threads(1)
+    # float32 weights: the run that starts from them trains those, not their bf16 rounding
+    network, state = load_trained_network(args.checkpoint, as_trained=False)
+    images = [read_image(path).pixels for path in expand_images(args.images)]
+    (rates,) = channel_rates(network, images, [args.step])
+    idle = rates.idle(args.share)
+    prior_scale = PRIOR_SCALE if args.prior_scale is None else args.prior_scale
+    if not idle:
+        raise SystemExit(f"revive_channels: no channel carries ≤ {args.share:g} of the rate; nothing to revive")
+    revival = revive_channels(network, idle, seed=args.seed, prior_scale=prior_scale)
+    with torch.no_grad():
+        latents = torch.cat([network.g_a(to_tensor(centre_crop(image, args.crop))) for image in images])
+    bits_before, bits_after = fit_revived_prior(network, latents, idle)
+    weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    record = dict(
+        revival._asdict(),
+        step=args.step,
+        share=args.share,
+        images=len(images),
+        prior_fit_bits_per_latent=[bits_before, bits_after],
+    )
+    if args.as_checkpoint:
+        payload = dict(state, model=weights, revival=record)
+        payload.pop("transform_weights", None)  # load_trained_network's note, not checkpoint state
+    else:
+        source = {"checkpoint": str(args.checkpoint), "step": int(state["step"]), "objective": state.get("objective")}
+        payload = {"state_dict": weights, "source": source, "revival": record}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_file.write_bytes(args.output, buffer.getvalue())
+    print(
+        f"{len(idle)} of {len(rates.bpp)} channels idle at Δ={args.step:g} ({rates.total_bpp:.4f} bpp on "
+        f"{len(images)} images): re-initialised (encoder filter norm {revival.encoder_norm:.3f}, "
+        f"prior scale {prior_scale:g}; prior fit {bits_before:.2f} → {bits_after:.2f} bits per latent) → {args.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
