@@ -21,18 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def load_network(model: str):
-    if Path(model).is_file():
-        from rdcodec.zoo.export import load_trained_network
-
-        network, state = load_trained_network(model)
-        return network, {"checkpoint": model, "step": int(state["step"]), "objective": state.get("objective")}
-    from rdcodec.codec import load_model
-
-    loaded = load_model(model)
-    return loaded.network, {"model": loaded.entry.id, "digest": loaded.entry.digest}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="installed model id, or a training checkpoint")
@@ -50,15 +38,21 @@ def main(argv=None) -> int:
     from rdcodec.analysis.rates import channel_rates
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
+    from rdcodec.zoo.network_source import load_network_source
 
     torch.set_num_threads(1)
-    network, source = load_network(args.model)
+    if Path(args.model).is_file():
+        source = load_network_source(checkpoint=args.model)
+    else:
+        source = load_network_source(args.model)
+    network = source.network
     paths = expand_images(args.images)
     images = [read_image(path).pixels for path in paths]
     reports = channel_rates(network, images, [float(s) for s in args.steps.split(",")])
     result = {
         "schema": "rdcodec.channel-rates/1",
-        **source,
+        **source.provenance,
+        "objective": source.objective,
         "images": [Path(p).name for p in paths],
         "channels": len(reports[0].bpp),
         "steps": [

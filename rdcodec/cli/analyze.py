@@ -22,29 +22,6 @@ OUTPUT_FILES = ("analysis.json", "energy.png", "isometry.png", "traversal.png")
 MS_SSIM_MIN_SIDE = 160
 
 
-def _load_network(model_name, checkpoint):
-    """(network, λ2, metric) from a registered model or a training checkpoint.
-
-    λ2 is ``None`` for a network trained with the Ballé loss: eq. 10's D′ prediction needs eq. 5.
-    A checkpoint's network is the one it trained: a bf16 run's transforms rounded to bfloat16
-    (:func:`rdcodec.zoo.export.load_trained_network`).
-    """
-    if checkpoint:
-        from rdcodec.zoo.export import load_trained_network
-
-        net, state = load_trained_network(checkpoint)
-        objective = state.get("objective") or {}
-    else:
-        from rdcodec.codec import load_model
-
-        model = load_model(model_name, open_registry())
-        entry_objective = model.entry.objective
-        net, objective = model.network, entry_objective.to_dict() if entry_objective is not None else {}
-    from rdcodec.analysis.report import objective_lambda2
-
-    return net.eval(), objective_lambda2(objective), objective.get("metric", "ssim")
-
-
 def _crops(paths, size):
     import numpy as np
 
@@ -114,9 +91,11 @@ def _write_all(out: Path, files: dict[str, bytes]) -> None:
 @click.option("-f", "--force", is_flag=True, help="overwrite the analysis files of an earlier run in the output directory")
 def analyze_command(images, model_name, checkpoint, output, metric, crop, top, delta, force):
     """Energy compaction, isometry (D'_i, random directions, Jacobian Gram) and traversals."""
+    from rdcodec.analysis.report import objective_lambda2
     from rdcodec.codec import CodecError
     from rdcodec.image_io import ImageReadError
     from rdcodec.train.checkpoint import CheckpointError
+    from rdcodec.zoo.network_source import load_network_source
     from rdcodec.zoo.registry import ModelNotFoundError
 
     out = Path(output)
@@ -125,7 +104,9 @@ def analyze_command(images, model_name, checkpoint, output, metric, crop, top, d
         if checkpoint and model_name:
             raise CommandError("give --model or --checkpoint, not both")
         paths = expand_images(images)
-        net, lambda2, trained_metric = _load_network(model_name, checkpoint)
+        source = load_network_source(model_name, checkpoint, open_registry())
+        net, lambda2 = source.network, objective_lambda2(source.objective)
+        trained_metric = source.objective.get("metric", "ssim")
         metric = metric or trained_metric
         if metric not in METRICS:
             raise CommandError(f"the model's training metric {metric!r} is not one of {', '.join(METRICS)}: give --metric")
