@@ -3,6 +3,8 @@ change, the reconstruction ignores them until training uses them, the fitted pri
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import load_tool, synthetic_folder
@@ -121,8 +123,11 @@ def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     tool = load_tool("tools/revive_channels.py")
     out = tmp_path / "revived" / "checkpoint.pt"
     out.parent.mkdir()
+    record = tmp_path / "revival.json"
     argv = [str(source), str(images), "--crop", "32", "--share", "0.05", "--as-checkpoint", "-o", str(out)]
-    assert tool.main(argv) == 0
+    assert tool.main([*argv, "--record", str(record)]) == 0
+    written = json.loads(record.read_text())
+    assert written["channels"] == [3] and written["source"]["step"] == 2
     revived = torch.load(out, weights_only=False)
     assert revived["step"] == 2 and revived["history"] == state["history"]
     assert revived["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]  # moments kept

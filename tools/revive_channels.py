@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -46,10 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument("--crop", type=int, default=FIT_CROP, help="side of the centre crops the priors are fitted on")
     parser.add_argument("--as-checkpoint", action="store_true", help="write the source checkpoint, weights replaced")
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--force", action="store_true", help="replace an existing file")
+    parser.add_argument("--record", type=Path, help="also write the revival record here as JSON")
+    parser.add_argument("--force", action="store_true", help="replace existing files")
     args = parser.parse_args(argv)
-    if args.output.exists() and not args.force:
-        parser.error(f"{args.output} exists (give --force to replace it)")
+    for path in (args.output, args.record):
+        if path is not None and path.exists() and not args.force:
+            parser.error(f"{path} exists (give --force to replace it)")
 
     import torch
 
@@ -91,6 +94,9 @@ def main(argv=None) -> int:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_file.write_bytes(args.output, buffer.getvalue())
+    if args.record is not None:  # a continued run's next checkpoint no longer carries the record
+        source = {"checkpoint": str(args.checkpoint), "step": int(state["step"])}
+        atomic_file.write_text(args.record, json.dumps(dict(record, source=source), indent=1) + "\n")
     print(
         f"{len(idle)} of {len(rates.bpp)} channels idle at Δ={args.step:g} ({rates.total_bpp:.4f} bpp on "
         f"{len(images)} images): re-initialised (encoder filter norm {revival.encoder_norm:.3f}, "
