@@ -4,6 +4,7 @@ change, the reconstruction ignores them until training uses them, the fitted pri
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -148,3 +149,33 @@ def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     from rdcodec.train.codec_task import load_weights
 
     assert set(load_weights(weights)) == set(state["model"])
+
+
+def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_points(models_env, tmp_path):
+    """tools/reconstruction_ceiling.py: g(f(x))'s PSNR, and validation's points at each Δ."""
+    from rdcodec.codec import load_model
+    from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.codec_task import validate
+    from rdcodec.train.data import center_crop, load_images
+
+    images = synthetic_folder(tmp_path / "imgs", [(48, 48), (40, 56)])
+    tool = load_tool("tools/reconstruction_ceiling.py")
+    out = tmp_path / "ceiling.json"
+    argv = ["tiny", "--images", str(images), "--crop", "32", "--steps", "1,4", "-o", str(out)]
+    assert tool.main(argv) == 0
+    report = json.loads(out.read_text())
+    (entry,) = report["networks"]
+    assert entry["model"] == "tiny" and report["count"] == 2 and [p["step"] for p in entry["points"]] == [1.0, 4.0]
+
+    net = load_model("tiny").network.eval()
+    crops = [to_tensor(center_crop(im, 32)) for im in load_images([str(images)])]
+    psnrs = []
+    with torch.no_grad():
+        for x in crops:
+            x_hat = torch.round(net.g_s(net.g_a(x)).clamp(0, 1) * 255) / 255
+            psnrs.append(10 * math.log10(1 / torch.mean((x - x_hat) ** 2).item()))
+    assert entry["clean_psnr"] == pytest.approx(sum(psnrs) / len(psnrs), rel=1e-6)
+    assert entry["points"][1]["psnr"] == pytest.approx(validate(net, crops, "ssim", 4.0)["psnr"], rel=1e-6)
+    assert entry["points"][0]["bpp"] > entry["points"][1]["bpp"] > 0
+    with pytest.raises(SystemExit):  # an existing report is kept unless --force
+        tool.main(argv)
