@@ -230,6 +230,48 @@ class RDAutoencoder(nn.Module):
         for name, value in fresh.named_parameters():
             mine[name][index] = value.to(mine[name].dtype)
 
+    @torch.no_grad()
+    def widened(self, hidden: int, seed: int = 0) -> "RDAutoencoder":
+        """A copy with ``hidden`` (> N) hidden channels that computes the same f, g and P_ψ
+        (function-preserving widening, Net2WiderNet-style, Chen et al. 2016).
+
+        Every old weight keeps its place; each new hidden channel gets the fresh initialisation
+        of its incoming filters (and GDN's β = 1, γ = 0.1 on its own diagonal), and every weight
+        from a new channel into an old one is 0, as are GDN's γ between old and new channels.
+        The old channels therefore see exactly what they saw, the outputs are unchanged, and the
+        new channels, active from their random inputs, get gradients through the zero weights
+        as soon as training runs. The latent (M) and the prior are untouched::
+
+            x ─► conv ─► [old | new] ─► GDN ─► conv ─► … ─► conv ─► z     (new → old weights: 0)
+        """
+        N, M = self.config.N, self.config.M
+        if hidden <= N:
+            raise ValueError(f"widening needs more than the {N} hidden channels there are (got {hidden})")
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            wide = RDAutoencoder(NetworkConfig(N=hidden, M=M))
+        finally:
+            torch.random.set_rng_state(generator_state)
+        wide.entropy_bottleneck.load_state_dict(self.entropy_bottleneck.state_dict())
+        for old_seq, new_seq in ((self.g_a, wide.g_a), (self.g_s, wide.g_s)):
+            for old, new in zip(old_seq, new_seq):
+                if isinstance(old, GDN):
+                    n = old.beta.shape[0]
+                    new.beta[:n] = old.beta
+                    new.gamma[:n, :n] = old.gamma  # the rest: the reparametrised 0 (and 0.1 on new diagonals)
+                    continue
+                # weight layout: Conv2d [out, in, k, k], ConvTranspose2d [in, out, k, k]
+                out_dim, in_dim = (1, 0) if isinstance(old, nn.ConvTranspose2d) else (0, 1)
+                n_out, n_in = old.weight.shape[out_dim], old.weight.shape[in_dim]
+                index = [slice(None)] * 4
+                index[out_dim], index[in_dim] = slice(0, n_out), slice(0, n_in)
+                new.weight[tuple(index)] = old.weight
+                index[in_dim] = slice(n_in, None)
+                new.weight[tuple(index)] = 0.0  # new inputs into old outputs
+                new.bias[:n_out] = old.bias
+        return wide
+
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(main parameters, auxiliary quantile parameters), as compressai's examples split them."""
         main, aux = [], []

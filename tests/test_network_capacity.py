@@ -1,5 +1,7 @@
-"""Idle-channel revival (rdcodec.train.revival, tools/revive_channels.py): only the idle channels
-change, the reconstruction ignores them until training uses them, the fitted prior prices them."""
+"""Capacity of a trained codec network: its ceiling (tools/reconstruction_ceiling.py), idle-channel
+revival (rdcodec.train.revival, tools/revive_channels.py: only the idle channels change, the
+reconstruction ignores them until training uses them, the fitted prior prices them) and
+function-preserving widening (RDAutoencoder.widened, tools/widen_network.py)."""
 
 from __future__ import annotations
 
@@ -179,3 +181,45 @@ def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_point
     assert entry["points"][0]["bpp"] > entry["points"][1]["bpp"] > 0
     with pytest.raises(SystemExit):  # an existing report is kept unless --force
         tool.main(argv)
+
+
+def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_path):
+    """RDAutoencoder.widened and tools/widen_network.py: same f, g and P_ψ; a run starts from it."""
+    from rdcodec.train.codec_task import train
+    from rdcodec.train.config import TrainConfig
+
+    net = _network(seed=4)
+    wide = net.widened(11, seed=2)
+    assert wide.config == NetworkConfig(N=11, M=6)
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        z = net.g_a(x)
+        assert torch.equal(wide.g_a(x), z)
+        assert torch.equal(wide.g_s(z), net.g_s(z))
+        assert torch.equal(wide.medians(), net.medians())
+        # the new channels are live: their incoming filters are not 0
+        assert torch.count_nonzero(wide.g_a[2].weight[8:]) > 0 and torch.count_nonzero(wide.g_s[0].weight[:, 8:]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(net.widened(11, seed=2).parameters(), wide.parameters()))
+    with pytest.raises(ValueError):
+        net.widened(8)
+
+    images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56)])
+    objective = {"kind": "radogaga", "metric": "mse", "h": "identity", "lambda1": 50.0, "lambda2": 50.0}
+    config = TrainConfig(
+        train_dirs=[str(images)], val_dir=str(images), network={"N": 8, "M": 8}, objective=objective,
+        steps=1, batch_size=1, crop=32, val_every=10, val_images=1, val_crop=32, checkpoint_every=1,
+    )  # fmt: skip
+    train(config, tmp_path / "narrow", progress=False)
+    tool = load_tool("tools/widen_network.py")
+    out = tmp_path / "wide.pt"
+    assert tool.main([str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)]) == 0
+    payload = torch.load(out, weights_only=False)
+    assert payload["network"] == {"N": 12, "M": 8} and payload["source"]["step"] == 1
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)])
+    wide_config = TrainConfig(**{**config.__dict__, "network": NetworkConfig(N=12, M=8), "init_from": str(out), "steps": 2})
+    train(wide_config, tmp_path / "wide", progress=False)
+    trained = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)
+    assert trained["step"] == 2 and trained["model"]["g_a.2.weight"].shape[:2] == (12, 12)
+    # training moved the zero weights from new channels into old ones
+    assert torch.count_nonzero(trained["model"]["g_a.2.weight"][:8, 8:]) > 0
