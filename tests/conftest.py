@@ -87,6 +87,20 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
+def tiny_train_config(image_dir, steps: int = 2, kind: str = "radogaga", metric: str = "ssim", lam: float = 5.0, **fields):
+    """The :class:`~rdcodec.train.config.TrainConfig` of a tiny codec run (N = M = 8, 32² crops,
+    batch 2, λ1 = λ2 = ``lam``) on ``image_dir``, validated and checkpointed every 2 steps;
+    ``fields`` override any field."""
+    from rdcodec.train.config import TrainConfig
+
+    objective = {"kind": kind, "metric": metric, "h": "identity", "lambda1": lam, "lambda2": lam}
+    defaults = dict(
+        train_dirs=[str(image_dir)], val_dir=str(image_dir), network={"N": 8, "M": 8}, objective=objective,
+        steps=steps, batch_size=2, crop=32, val_every=2, val_images=2, val_crop=32, checkpoint_every=2, log_every=1,
+    )  # fmt: skip
+    return TrainConfig(**{**defaults, **fields})
+
+
 def synthetic_folder(folder: Path, shapes) -> Path:
     """A folder of synthetic images: ``{k}.png`` of ``shapes[k]`` = (height, width), seed k."""
     from PIL import Image

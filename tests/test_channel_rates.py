@@ -57,10 +57,9 @@ def test_channel_rates_tool_writes_its_report(models_env, tmp_path, sample_path)
 
 def test_network_source_from_a_model_and_from_a_checkpoint(tiny_registry, tmp_path):
     """rdcodec.zoo.network_source: the analysis tools' one way to a network, by model id or checkpoint."""
-    from conftest import synthetic_folder
+    from conftest import synthetic_folder, tiny_train_config
 
     from rdcodec.train.codec_task import train
-    from rdcodec.train.config import TrainConfig
     from rdcodec.zoo.network_source import load_network_source
 
     source = load_network_source("tiny", registry=tiny_registry)
@@ -71,10 +70,7 @@ def test_network_source_from_a_model_and_from_a_checkpoint(tiny_registry, tmp_pa
 
     images = synthetic_folder(tmp_path / "imgs", [(40, 40), (40, 48)])
     objective = {"kind": "radogaga", "metric": "mse", "h": "identity", "lambda1": 7.0, "lambda2": 3.0}
-    config = TrainConfig(
-        train_dirs=[str(images)], val_dir=str(images), network={"N": 8, "M": 8}, objective=objective,
-        steps=1, batch_size=1, crop=32, val_every=10, val_images=1, val_crop=32, checkpoint_every=1, bf16=False,
-    )  # fmt: skip
+    config = tiny_train_config(images, steps=1, objective=objective, batch_size=1, val_every=10, checkpoint_every=1)
     train(config, tmp_path / "run", progress=False)
     source = load_network_source(checkpoint=tmp_path / "run" / "checkpoint.pt")
     assert source.provenance == {"checkpoint": str(tmp_path / "run" / "checkpoint.pt"), "step": 1}

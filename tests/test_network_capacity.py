@@ -5,12 +5,13 @@ function-preserving widening (RDAutoencoder.widened, tools/widen_network.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 import torch
-from conftest import load_tool, synthetic_folder
+from conftest import load_tool, synthetic_folder, tiny_train_config
 
 from rdcodec.model.network import NetworkConfig, RDAutoencoder
 from rdcodec.train.revival import fit_revived_prior, revive_channels
@@ -92,23 +93,9 @@ def test_idle_channels_are_the_complement_of_the_active_ones():
 
 def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     from rdcodec.train.codec_task import train
-    from rdcodec.train.config import TrainConfig
 
     images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56), (56, 48)])
-    config = TrainConfig(
-        train_dirs=[str(images)],
-        val_dir=str(images),
-        network={"N": 8, "M": 8},
-        objective={"kind": "radogaga", "metric": "mse", "h": "identity", "lambda1": 50.0, "lambda2": 50.0},
-        steps=2,
-        batch_size=2,
-        crop=32,
-        val_every=2,
-        val_images=2,
-        val_crop=32,
-        checkpoint_every=2,
-        log_every=1,
-    )
+    config = tiny_train_config(images, steps=2, metric="mse", lam=50.0)
     train(config, tmp_path / "run", progress=False)
     source = tmp_path / "run" / "checkpoint.pt"
     # make channel 3 idle the way training does: its prior narrows to a spike and its encoder
@@ -142,7 +129,7 @@ def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     with pytest.raises(SystemExit):  # an existing file is kept unless --force
         tool.main(argv)
     # the run goes on from the revived checkpoint
-    train(TrainConfig(**{**config.__dict__, "steps": 4}), out.parent, progress=False)
+    train(dataclasses.replace(config, steps=4), out.parent, progress=False)
     assert torch.load(out, weights_only=False)["step"] == 4
 
     # the weights-only form is what init_from reads
@@ -186,7 +173,6 @@ def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_point
 def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_path):
     """RDAutoencoder.widened and tools/widen_network.py: same f, g and P_ψ; a run starts from it."""
     from rdcodec.train.codec_task import train
-    from rdcodec.train.config import TrainConfig
 
     net = _network(seed=4)
     wide = net.widened(11, seed=2)
@@ -204,11 +190,7 @@ def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_pat
         net.widened(8)
 
     images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56)])
-    objective = {"kind": "radogaga", "metric": "mse", "h": "identity", "lambda1": 50.0, "lambda2": 50.0}
-    config = TrainConfig(
-        train_dirs=[str(images)], val_dir=str(images), network={"N": 8, "M": 8}, objective=objective,
-        steps=1, batch_size=1, crop=32, val_every=10, val_images=1, val_crop=32, checkpoint_every=1,
-    )  # fmt: skip
+    config = tiny_train_config(images, steps=1, metric="mse", lam=50.0, batch_size=1, val_every=10, checkpoint_every=1)
     train(config, tmp_path / "narrow", progress=False)
     tool = load_tool("tools/widen_network.py")
     out = tmp_path / "wide.pt"
@@ -217,7 +199,7 @@ def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_pat
     assert payload["network"] == {"N": 12, "M": 8} and payload["source"]["step"] == 1
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)])
-    wide_config = TrainConfig(**{**config.__dict__, "network": NetworkConfig(N=12, M=8), "init_from": str(out), "steps": 2})
+    wide_config = dataclasses.replace(config, network=NetworkConfig(N=12, M=8), init_from=str(out), steps=2)
     train(wide_config, tmp_path / "wide", progress=False)
     trained = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)
     assert trained["step"] == 2 and trained["model"]["g_a.2.weight"].shape[:2] == (12, 12)

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load_tool, synthetic_folder, synthetic_image
+from conftest import load_tool, synthetic_folder, synthetic_image, tiny_train_config
 
 from rdcodec.train.codec_task import train
-from rdcodec.train.config import ConfigError, TrainConfig, apply_override, load_train_config
+from rdcodec.train.config import ConfigError, apply_override, load_train_config
 
 
 @pytest.fixture
@@ -18,20 +18,7 @@ def image_dir(tmp_path):
 
 
 def _config(image_dir, steps, kind="radogaga"):
-    return TrainConfig(
-        train_dirs=[str(image_dir)],
-        val_dir=str(image_dir),
-        network={"N": 8, "M": 8},
-        objective={"kind": kind, "metric": "ssim", "h": "identity", "lambda1": 5.0, "lambda2": 5.0},
-        steps=steps,
-        batch_size=2,
-        crop=32,
-        val_every=2,
-        val_images=2,
-        val_crop=32,
-        checkpoint_every=2,
-        log_every=1,
-    )
+    return tiny_train_config(image_dir, steps, kind=kind)
 
 
 def _records(run_dir, kind):
