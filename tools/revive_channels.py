@@ -28,14 +28,6 @@ sys.path.insert(0, str(ROOT))
 FIT_CROP = 128
 
 
-def centre_crop(pixels, size: int):
-    h, w = pixels.shape[:2]
-    if min(h, w) < size:
-        raise SystemExit(f"revive_channels: an image is smaller than the {size}² fitting crop")
-    y, x = (h - size) // 2, (w - size) // 2
-    return pixels[y : y + size, x : x + size].copy()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a codec training checkpoint")
@@ -61,6 +53,7 @@ def main(argv=None) -> int:
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
     from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.data import center_crop
     from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels
     from rdcodec.zoo.export import load_trained_network
 
@@ -74,8 +67,9 @@ def main(argv=None) -> int:
     if not idle:
         raise SystemExit(f"revive_channels: no channel carries ≤ {args.share:g} of the rate; nothing to revive")
     revival = revive_channels(network, idle, seed=args.seed, prior_scale=prior_scale)
-    with torch.no_grad():
-        latents = torch.cat([network.g_a(to_tensor(centre_crop(image, args.crop))) for image in images])
+    with torch.no_grad():  # every crop's latents side by side: [1, M, Σ positions, 1]
+        latents = [network.g_a(to_tensor(center_crop(image, args.crop))) for image in images]
+        latents = torch.cat([z.flatten(2) for z in latents], dim=2)[..., None]
     bits_before, bits_after = fit_revived_prior(network, latents, idle)
     weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
     record = dict(
