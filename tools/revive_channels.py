@@ -31,7 +31,11 @@ FIT_CROP = 128
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a codec training checkpoint")
-    parser.add_argument("images", nargs="+", help="held-out image files or folders that find the idle channels")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        help="training image files or folders (never Kodak): they find the idle channels and fit their priors",
+    )
     parser.add_argument("--step", type=float, default=1.0, help="the Δ the rates are measured at")
     parser.add_argument("--share", type=float, default=0.001, help="idle: at most this share of the rate")
     parser.add_argument("--prior-scale", type=float, default=None, help="init_scale of a revived prior")

@@ -219,7 +219,7 @@ class RDAutoencoder(nn.Module):
         encoder = self.g_a[-1]
         direction = torch.randn(encoder.weight[index].shape, generator=generator, dtype=torch.float32)
         direction *= encoder_norm / direction.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-        encoder.weight[index] = direction.to(encoder.weight.dtype)
+        encoder.weight[index] = direction.to(encoder.weight)
         encoder.bias[index] = 0.0
         self.g_s[0].weight[index] = 0.0  # ConvTranspose2d weight: [in = M, out = N, k, k]
         seed = int(torch.randint(2**62, (1,), generator=generator))
@@ -228,7 +228,7 @@ class RDAutoencoder(nn.Module):
             fresh = EntropyBottleneck(len(index), init_scale=prior_scale)
         mine = dict(self.entropy_bottleneck.named_parameters())
         for name, value in fresh.named_parameters():
-            mine[name][index] = value.to(mine[name].dtype)
+            mine[name][index] = value.to(mine[name])
 
     @torch.no_grad()
     def widened(self, hidden: int, seed: int = 0) -> "RDAutoencoder":

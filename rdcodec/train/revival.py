@@ -7,7 +7,7 @@ it back (docs/rd/campaign.md, pilot 6: 93 of 128 channels active at λ = 2000 an
 λ = 8000). Revival re-initialises exactly those channels and lets training decide whether they
 earn their rate::
 
-    checkpoint ─► channel rates on held-out images at Δ ─► idle channels (≤ 0.1 % of the rate)
+    checkpoint ─► channel rates on training images at Δ ─► idle channels (≤ 0.1 % of the rate)
         ─► RDAutoencoder.reinitialise_channels (random encoder filter of a live channel's
            norm, zero decoder filter, fresh prior)
         ─► fit_revived_prior (the fresh priors fitted to the new latents, others untouched)
@@ -67,7 +67,8 @@ def fit_revived_prior(
 ) -> tuple[float, float]:
     """Fit P_ψ of ``channels`` to ``latents`` (z = g_a(x) [B, M, h, w] of training images) by
     Adam on their −log₂ P_ψ(z + ε) at Δ = 1 (eq. 5's rate term); every other channel's prior
-    is restored bit for bit afterwards. Settles the quantiles. Returns the revived channels'
+    has its density parameters restored bit for bit afterwards. Then the quantiles (tail
+    bounds and medians, of every channel) are settled by bisection. Returns the revived channels'
     mean bits per latent (before, after)."""
     channels = sorted(set(int(c) for c in channels))
     prior = network.entropy_bottleneck
@@ -75,26 +76,29 @@ def fit_revived_prior(
     kept = {name: p.detach().clone() for name, p in params.items()}
     optimiser = torch.optim.Adam(params.values(), lr=lr)
     latents = latents.detach().float()
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(0)
 
     def bits() -> torch.Tensor:
         _, likelihood = network.noisy_latent(latents, 1.0)
         return -torch.log2(likelihood[:, channels]).mean()
 
-    with torch.no_grad():
-        before = float(bits())
-    for _ in range(iterations):
-        optimiser.zero_grad()
-        loss = bits()
-        loss.backward()
-        optimiser.step()
-    with torch.no_grad():
-        for name, p in params.items():
-            revived = p[channels].clone()
-            p.copy_(kept[name])
-            p[channels] = revived
-        after = float(bits())
-    torch.random.set_rng_state(generator_state)
+    with torch.random.fork_rng(devices=[]):  # the noise ε of the fit, from its own seed
+        torch.manual_seed(0)
+        try:
+            with torch.no_grad():
+                before = float(bits())
+            for _ in range(iterations):
+                optimiser.zero_grad()
+                loss = bits()
+                loss.backward()
+                optimiser.step()
+        finally:
+            optimiser.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for name, p in params.items():
+                    revived = p[channels].clone()
+                    p.copy_(kept[name])
+                    p[channels] = revived
+        with torch.no_grad():
+            after = float(bits())
     network.settle_quantiles()
     return before, after
