@@ -10,6 +10,15 @@ encoder filter, a zero decoder filter and a fresh prior, fitted to their new lat
 (``--crop``) centre crops of the same images (:mod:`rdcodec.train.revival`); the other channels keep their
 weights. The output holds the float32 state dict (``state_dict``,
 what ``init_from`` reads), the source checkpoint and step, and the revival record.
+
+With ``--as-checkpoint`` the output is instead the source checkpoint itself with its weights
+replaced (step, optimiser moments, sampler state and validation history kept): put it in a new
+run directory as ``checkpoint.pt`` and ``rdcodec train`` continues the run with the channels
+revived, on the same batches as the source run. The revived rows keep their Adam moments too,
+near 0 after a long idle spell, so their first updates are a few times the learning rate.
+``--record`` writes the revival record as JSON (the run's next checkpoint no longer holds it).
+
+    python tools/revive_channels.py RUN/checkpoint.pt TRAIN_IMAGES… --as-checkpoint -o NEW_RUN/checkpoint.pt
 """
 
 from __future__ import annotations
