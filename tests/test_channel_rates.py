@@ -60,7 +60,7 @@ def test_network_source_from_a_model_and_from_a_checkpoint(tiny_registry, tmp_pa
     from conftest import synthetic_folder, tiny_train_config
 
     from rdcodec.train.codec_task import train
-    from rdcodec.zoo.network_source import load_network_source
+    from rdcodec.zoo.network_source import load_network_source, network_source_of
 
     source = load_network_source("tiny", registry=tiny_registry)
     entry = tiny_registry.find("tiny")
@@ -76,3 +76,6 @@ def test_network_source_from_a_model_and_from_a_checkpoint(tiny_registry, tmp_pa
     assert source.provenance == {"checkpoint": str(tmp_path / "run" / "checkpoint.pt"), "step": 1}
     assert source.objective["lambda2"] == 3.0 and source.objective["metric"] == "mse"
     assert source.network.config.M == 8 and not source.network.training
+    # a tool's argument: a file is a checkpoint, anything else a model id
+    assert network_source_of(str(tmp_path / "run" / "checkpoint.pt")).provenance["step"] == 1
+    assert network_source_of("tiny", registry=tiny_registry).provenance["model"] == entry.id

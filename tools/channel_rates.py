@@ -38,13 +38,10 @@ def main(argv=None) -> int:
     from rdcodec.analysis.rates import channel_rates
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
-    from rdcodec.zoo.network_source import load_network_source
+    from rdcodec.zoo.network_source import network_source_of
 
     torch.set_num_threads(1)
-    if Path(args.model).is_file():
-        source = load_network_source(checkpoint=args.model)
-    else:
-        source = load_network_source(args.model)
+    source = network_source_of(args.model)
     network = source.network
     paths = expand_images(args.images)
     images = [read_image(path).pixels for path in paths]

@@ -57,14 +57,14 @@ def main(argv=None) -> int:
     from rdcodec.image_tensor import to_tensor
     from rdcodec.train.codec_task import validate
     from rdcodec.train.data import center_crop, load_images
-    from rdcodec.zoo.network_source import load_network_source
+    from rdcodec.zoo.network_source import network_source_of
 
     torch.set_num_threads(1)
     images = [to_tensor(center_crop(im, args.crop)) for im in load_images([args.images])[: args.count]]
     steps = [float(s) for s in args.steps.split(",")]
     results = []
     for name in args.networks:
-        source = load_network_source(checkpoint=name) if Path(name).is_file() else load_network_source(name)
+        source = network_source_of(name)
         metric = source.objective.get("metric", "mse")
         points = [{"step": s, **validate(source.network, images, metric, s)} for s in steps]
         results.append({**source.provenance, "clean_psnr": clean_psnr(source.network, images), "points": points})

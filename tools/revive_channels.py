@@ -24,7 +24,6 @@ near 0 after a long idle spell, so their first updates are a few times the learn
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -66,6 +65,7 @@ def main(argv=None) -> int:
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
     from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.checkpoint import save_checkpoint
     from rdcodec.train.data import center_crop
     from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels
     from rdcodec.zoo.export import load_trained_network
@@ -95,12 +95,11 @@ def main(argv=None) -> int:
     if args.as_checkpoint:
         payload = dict(state, model=weights, revival=record)
         payload.pop("transform_weights", None)  # load_trained_network's note, not checkpoint state
+        save_checkpoint(payload, args.output)
     else:
         source = {"checkpoint": str(args.checkpoint), "step": int(state["step"]), "objective": state.get("objective")}
-        payload = {"state_dict": weights, "source": source, "revival": record}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_file.write_bytes(args.output, buffer.getvalue())
+        with atomic_file.replacing(args.output) as tmp:
+            torch.save({"state_dict": weights, "source": source, "revival": record}, tmp)
     if args.record is not None:  # a continued run's next checkpoint no longer carries the record
         source = {"checkpoint": str(args.checkpoint), "step": int(state["step"])}
         atomic_file.write_text(args.record, json.dumps(dict(record, source=source), indent=1) + "\n")

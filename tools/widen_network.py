@@ -16,7 +16,6 @@ and the source checkpoint and step.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -51,9 +50,8 @@ def main(argv=None) -> int:
         "source": {"checkpoint": str(args.checkpoint), "step": int(state["step"]), "N": network.config.N},
         "seed": args.seed,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_file.write_bytes(args.output, buffer.getvalue())
+    with atomic_file.replacing(args.output) as tmp:
+        torch.save(payload, tmp)
     print(f"N {network.config.N} → {args.hidden} (step {state['step']}) → {args.output}", file=sys.stderr)
     return 0
 

@@ -42,3 +42,11 @@ def load_network_source(
     loaded = load_model(model, registry)
     objective = loaded.entry.objective.to_dict() if loaded.entry.objective is not None else {}
     return NetworkSource(loaded.network.eval(), objective, {"model": loaded.entry.id, "digest": loaded.entry.digest})
+
+
+def network_source_of(name: str, registry: "Registry | None" = None) -> NetworkSource:
+    """The network ``name`` names on a tool's command line: a training checkpoint if it is a
+    file, else a registered model id (:func:`load_network_source`)."""
+    if Path(name).is_file():
+        return load_network_source(checkpoint=name)
+    return load_network_source(name, registry=registry)
