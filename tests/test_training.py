@@ -796,3 +796,20 @@ def test_as_trained_weights_tool_measures_master_and_rounded_weights(image_dir, 
     with torch.no_grad():
         assert validate(network, crops, "ssim", 2.0)["psnr"] == pytest.approx(as_trained["psnr"], abs=1e-9)
     assert tool.main(argv) == 2 and json.loads(out.read_text()) == report  # never overwritten unasked
+
+
+def test_validation_psnr_is_the_psnr_of_the_decoded_eight_bit_file():
+    """validate's PSNR (and the ceiling tool's) is what rdcodec.eval.quality measures on uint8 pixels."""
+    import torch
+
+    from rdcodec.eval.quality import psnr
+    from rdcodec.train.codec_task import to_eight_bits, unit_range_psnr
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(16, 24, 3), dtype=np.uint8)
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].double() / 255
+    x_hat = to_eight_bits(x + torch.from_numpy(rng.normal(0, 0.03, size=x.shape)))
+    assert torch.equal(x_hat, torch.round(x_hat * 255) / 255) and 0 <= x_hat.min() and x_hat.max() <= 1
+    decoded = (x_hat[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    assert unit_range_psnr(x, x_hat) == pytest.approx(psnr(pixels, decoded), abs=1e-9)
+    assert unit_range_psnr(x, x) == pytest.approx(120.0)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -30,11 +29,12 @@ def clean_psnr(network, images) -> float:
     """Mean over ``images`` ([1, 3, H, W] in [0, 1]) of the PSNR of g(f(x)), rounded to 8 bits."""
     import torch
 
+    from rdcodec.train.codec_task import to_eight_bits, unit_range_psnr
+
     total = 0.0
     with torch.no_grad():
         for x in images:
-            x_hat = torch.round(network.decode_latent(network.encode_latent(x)).clamp(0, 1) * 255) / 255
-            total += 10 * math.log10(1.0 / max(torch.mean((x - x_hat) ** 2).item(), 1e-12))
+            total += unit_range_psnr(x, to_eight_bits(network.decode_latent(network.encode_latent(x))))
     return total / len(images)
 
 

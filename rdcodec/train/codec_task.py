@@ -131,6 +131,16 @@ class CompiledOrEager:
         return out
 
 
+def to_eight_bits(x_hat: torch.Tensor) -> torch.Tensor:
+    """A decoder output clamped to [0, 1] and rounded to the 256 levels a decoded file holds."""
+    return torch.round(x_hat.clamp(0, 1) * 255) / 255
+
+
+def unit_range_psnr(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """PSNR in dB of ``x_hat`` against ``x``, both in [0, 1] (peak 1; capped at 120 dB)."""
+    return 10 * math.log10(1.0 / max(torch.mean((x - x_hat) ** 2).item(), 1e-12))
+
+
 @torch.no_grad()
 def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str, step: float = 1.0) -> dict:
     """Quantized (not noisy) operating point at step Δ: estimated bpp, PSNR and SSIM of g(ẑ).
@@ -144,11 +154,9 @@ def validate(model: RDAutoencoder, images: list[torch.Tensor], metric: str, step
     for x in images:
         z = model.encode_latent(x)
         symbols = model.quantize(z, medians, step)
-        x_hat = model.decode_latent(model.dequantize(symbols, medians, step)).clamp(0, 1)
-        x_hat = torch.round(x_hat * 255) / 255
-        mse = torch.mean((x - x_hat) ** 2).item()
+        x_hat = to_eight_bits(model.decode_latent(model.dequantize(symbols, medians, step)))
         totals["bpp"] += model.bin_bits(symbols, medians, step).item() / (x.shape[2] * x.shape[3])
-        totals["psnr"] += 10 * math.log10(1.0 / max(mse, 1e-12))
+        totals["psnr"] += unit_range_psnr(x, x_hat)
         totals["ssim"] += 1.0 - distortion("ssim", x, x_hat).item()
         totals["distortion"] += distortion(metric, x, x_hat).item()
     return {k: v / len(images) for k, v in totals.items()}
