@@ -209,3 +209,90 @@ def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_pat
     assert trained["step"] == 2 and trained["model"]["g_a.2.weight"].shape[:2] == (12, 12)
     # training moved the zero weights from new channels into old ones
     assert torch.count_nonzero(trained["model"]["g_a.2.weight"][:8, 8:]) > 0
+
+
+def test_latent_widening_keeps_the_function_and_the_old_channels_prior():
+    """RDAutoencoder.widened(latent=…): old latents and prior as they were, g ignores the new ones."""
+    from rdcodec.train.widening import padded
+
+    net = _network(seed=5)
+    wide = net.widened(latent=9, seed=1)
+    assert wide.config == NetworkConfig(N=8, M=9)
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        z = net.g_a(x)
+        z_wide = wide.g_a(x)
+        assert torch.allclose(z_wide[:, :6], z, atol=1e-6) and z_wide[:, 6:].abs().max() > 0
+        assert torch.allclose(wide.g_s(z_wide), net.g_s(z), atol=1e-6)
+        assert torch.equal(wide.medians()[:6], net.medians())
+        symbols = net.quantize(z, net.medians(), 2.0)
+        bits = net.channel_bin_bits(symbols, net.medians(), 2.0)
+        symbols_wide = wide.quantize(z_wide, wide.medians(), 2.0)
+        assert torch.equal(symbols_wide[:, :6], symbols)
+        assert torch.allclose(wide.channel_bin_bits(symbols_wide, wide.medians(), 2.0)[:6], bits, rtol=1e-6)
+    both = net.widened(12, 9, seed=1)
+    assert both.config == NetworkConfig(N=12, M=9)
+    with torch.no_grad():
+        assert torch.allclose(both.g_s(both.g_a(x)), net.g_s(z), atol=1e-6)
+    for hidden, latent in ((None, None), (8, 6), (7, 9), (12, 5)):
+        with pytest.raises(ValueError):
+            net.widened(hidden, latent)
+    assert torch.equal(padded(torch.ones(2, 3), torch.Size([3, 3])), torch.tensor([[1.0] * 3] * 2 + [[0.0] * 3]))
+    with pytest.raises(ValueError):
+        padded(torch.ones(2, 3), torch.Size([3, 2]))
+
+
+def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_path, capsys):
+    """tools/widen_network.py --latent --as-checkpoint: the run goes on at the same step, its Adam
+    moments in place (0 for the new entries), the new latent channels revived."""
+    from rdcodec.train.codec_task import eq5_parameter_groups, train
+    from rdcodec.train.widening import widened_checkpoint
+
+    images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56), (56, 48)])
+    config = tiny_train_config(images, steps=2, metric="mse", lam=50.0, batch_size=1, val_every=10, checkpoint_every=1)
+    train(config, tmp_path / "narrow", progress=False)
+    source = tmp_path / "narrow" / "checkpoint.pt"
+    state = torch.load(source, weights_only=False)
+    tool = load_tool("tools/widen_network.py")
+    out = tmp_path / "wide" / "checkpoint.pt"
+    out.parent.mkdir()
+    record = tmp_path / "widening.json"
+    argv = [str(source), str(images), "--hidden", "12", "--latent", "10", "--crop", "32", "--as-checkpoint", "-o", str(out)]
+    with pytest.raises(SystemExit):  # new latents need training images for their priors
+        tool.main([str(source), "--latent", "10", "-o", str(out)])
+    assert tool.main([*argv, "--record", str(record)]) == 0
+    written = json.loads(record.read_text())
+    assert written["network"] == {"N": 12, "M": 10} and written["new_latents"]["channels"] == [8, 9]
+    carried = torch.load(out, weights_only=False)
+    assert carried["step"] == 2 and carried["history"] == state["history"] and carried["network"] == {"N": 12, "M": 10}
+    assert carried["config"]["network"] == {"N": 12, "M": 10}
+    encoder = carried["model"]["g_a.6.weight"]
+    assert encoder.shape[:2] == (10, 12) and torch.equal(encoder[:8, :8], state["model"]["g_a.6.weight"])
+    norms = encoder[8:].flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full_like(norms, written["new_latents"]["encoder_norm"]), rtol=1e-5)
+    assert torch.count_nonzero(carried["model"]["g_s.0.weight"][8:]) == 0
+    # each moment sits where its weight went; the new entries start at 0
+    narrow = RDAutoencoder(NetworkConfig(N=8, M=8))
+    wide = RDAutoencoder(NetworkConfig(N=12, M=10))
+    old_params, new_params = (sum(eq5_parameter_groups(n)[:2], []) for n in (narrow, wide))
+    for index, (old, new) in enumerate(zip(old_params, new_params)):
+        before, after = state["optimizer"]["state"][index], carried["optimizer"]["state"][index]
+        assert after["exp_avg_sq"].shape == new.shape and torch.equal(after["step"], before["step"])
+        leading = tuple(slice(0, n) for n in old.shape)
+        assert torch.equal(after["exp_avg_sq"][leading], before["exp_avg_sq"])
+        assert torch.count_nonzero(after["exp_avg_sq"]) == torch.count_nonzero(before["exp_avg_sq"])  # 0 elsewhere
+    assert carried["aux_optimizer"]["state"][0]["exp_avg"].shape == (10, 1, 3)
+    with pytest.raises(SystemExit):  # an existing file is kept unless --force
+        tool.main(argv)
+
+    capsys.readouterr()
+    wide_config = dataclasses.replace(config, network=NetworkConfig(N=12, M=10), steps=4)
+    train(wide_config, out.parent, progress=False)
+    assert "fresh moments" not in capsys.readouterr().err  # the carried moments loaded
+    trained = torch.load(out, weights_only=False)
+    assert trained["step"] == 4 and int(trained["optimizer"]["state"][0]["step"]) == 4
+    assert torch.count_nonzero(trained["model"]["g_s.0.weight"][8:]) > 0  # the decoder took up the new latents
+
+    decoder_phase = dict(state, config=dict(state["config"], phase="decoder"))
+    with pytest.raises(ValueError, match="eq5"):
+        widened_checkpoint(decoder_phase, narrow, wide)

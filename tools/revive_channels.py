@@ -32,10 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-#: side of the centre crops the revived priors are fitted on
-FIT_CROP = 128
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a codec training checkpoint")
@@ -48,7 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--share", type=float, default=0.001, help="idle: at most this share of the rate")
     parser.add_argument("--prior-scale", type=float, default=None, help="init_scale of a revived prior")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--crop", type=int, default=FIT_CROP, help="side of the centre crops the priors are fitted on")
+    parser.add_argument("--crop", type=int, default=128, help="side of the centre crops the priors are fitted on")
     parser.add_argument("--as-checkpoint", action="store_true", help="write the source checkpoint, weights replaced")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--record", type=Path, help="also write the revival record here as JSON")
@@ -64,10 +60,8 @@ def main(argv=None) -> int:
     from rdcodec.analysis.rates import channel_rates
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
-    from rdcodec.image_tensor import to_tensor
     from rdcodec.train.checkpoint import save_checkpoint
-    from rdcodec.train.data import center_crop
-    from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels
+    from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels, training_latents
     from rdcodec.zoo.export import load_trained_network
 
     torch.set_num_threads(1)
@@ -80,10 +74,7 @@ def main(argv=None) -> int:
     if not idle:
         raise SystemExit(f"revive_channels: no channel carries ≤ {args.share:g} of the rate; nothing to revive")
     revival = revive_channels(network, idle, seed=args.seed, prior_scale=prior_scale)
-    with torch.no_grad():  # every crop's latents side by side: [1, M, Σ positions, 1]
-        latents = [network.g_a(to_tensor(center_crop(image, args.crop))) for image in images]
-        latents = torch.cat([z.flatten(2) for z in latents], dim=2)[..., None]
-    bits_before, bits_after = fit_revived_prior(network, latents, idle)
+    bits_before, bits_after = fit_revived_prior(network, training_latents(network, images, args.crop), idle)
     weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
     record = dict(
         revival._asdict(),

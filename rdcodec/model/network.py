@@ -231,29 +231,45 @@ class RDAutoencoder(nn.Module):
             mine[name][index] = value.to(mine[name])
 
     @torch.no_grad()
-    def widened(self, hidden: int, seed: int = 0) -> "RDAutoencoder":
-        """A copy with ``hidden`` (> N) hidden channels that computes the same f, g and P_ψ
-        (function-preserving widening, Net2WiderNet-style, Chen et al. 2016).
+    def widened(self, hidden: int | None = None, latent: int | None = None, seed: int = 0) -> "RDAutoencoder":
+        """A copy with ``hidden`` (≥ N) hidden and ``latent`` (≥ M) latent channels that computes
+        the same f, g and P_ψ on the old channels (function-preserving widening, Net2WiderNet-style,
+        Chen et al. 2016); ``None`` keeps a width.
 
-        Every old weight keeps its place; each new hidden channel gets the fresh initialisation
-        of its incoming filters (and GDN's β = 1, γ = 0.1 on its own diagonal), and every weight
-        from a new channel into an old one is 0, as are GDN's γ between old and new channels.
-        The old channels therefore see exactly what they saw, the outputs are unchanged, and the
-        new channels, active from their random inputs, get gradients through the zero weights
-        as soon as training runs. The latent (M) and the prior are untouched::
+        Every old weight keeps its place (the leading slice of each dimension); each new channel
+        gets the fresh initialisation of its incoming filters (GDN: β = 1, γ = 0.1 on its own
+        diagonal), and every weight from a new channel into an old one is 0, as are GDN's γ
+        between old and new channels. The old channels therefore see exactly what they saw and
+        g's output is unchanged; the new channels, active from their random inputs, get
+        gradients through the zero weights as soon as training runs::
 
-            x ─► conv ─► [old | new] ─► GDN ─► conv ─► … ─► conv ─► z     (new → old weights: 0)
+            x ─► conv ─► [old | new] ─► GDN ─► … ─► conv ─► z = [old | new] ─► deconv ─► …
+                                                   (new → old weights: 0, so g ignores new z)
+
+        New latent channels (``latent`` > M) get a fresh factorized prior (compressai's init);
+        the old channels' prior parameters are copied. Give them a trained network's scale with
+        :func:`rdcodec.train.revival.revive_channels` and :func:`~rdcodec.train.revival.fit_revived_prior`
+        before training, as for revived idle channels.
         """
         N, M = self.config.N, self.config.M
-        if hidden <= N:
-            raise ValueError(f"widening needs more than the {N} hidden channels there are (got {hidden})")
+        hidden = N if hidden is None else hidden
+        latent = M if latent is None else latent
+        if hidden < N or latent < M or (hidden, latent) == (N, M):
+            raise ValueError(
+                f"widening needs at least the {N} hidden and {M} latent channels there are and more of one (got {hidden}, {latent})"
+            )
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         try:
-            wide = RDAutoencoder(NetworkConfig(N=hidden, M=M))
+            wide = RDAutoencoder(NetworkConfig(N=hidden, M=latent))
         finally:
             torch.random.set_rng_state(generator_state)
-        wide.entropy_bottleneck.load_state_dict(self.entropy_bottleneck.state_dict())
+        if latent == M:
+            wide.entropy_bottleneck.load_state_dict(self.entropy_bottleneck.state_dict())
+        else:  # every density parameter (and the quantiles) is [channels, …]
+            fresh = dict(wide.entropy_bottleneck.named_parameters())
+            for name, value in self.entropy_bottleneck.named_parameters():
+                fresh[name][:M] = value
         for old_seq, new_seq in ((self.g_a, wide.g_a), (self.g_s, wide.g_s)):
             for old, new in zip(old_seq, new_seq):
                 if isinstance(old, GDN):

@@ -183,6 +183,15 @@ def load_weights(path: str | Path, device="cpu") -> dict:
     return checkpoint_from_state(state, path)["model"]
 
 
+def eq5_parameter_groups(model: RDAutoencoder) -> tuple[list[torch.nn.Parameter], ...]:
+    """(transforms, prior density, prior quantiles): the two parameter groups of the eq5 phase's
+    Adam (the prior's at ``prior_lr_scale`` × lr) and the auxiliary quantile Adam's, in the order
+    their optimiser states index them."""
+    main, quantiles = model.parameter_groups()
+    prior_ids = {id(p) for p in model.entropy_bottleneck.parameters()}
+    return [p for p in main if id(p) not in prior_ids], [p for p in main if id(p) in prior_ids], quantiles
+
+
 class CodecTask:
     """The :class:`~rdcodec.train.loop.TrainingTask` of the codec network (phases ``eq5``, ``decoder``)."""
 
@@ -208,14 +217,8 @@ class CodecTask:
             self.base_lrs = [config.lr]
             self.aux_optimizer = None
         else:
-            prior_ids = {id(p) for p in self.model.entropy_bottleneck.parameters()}
-            self.optimizer = torch.optim.Adam(
-                [
-                    {"params": [p for p in self.main_params if id(p) not in prior_ids]},
-                    {"params": [p for p in self.main_params if id(p) in prior_ids]},
-                ],
-                lr=config.lr,
-            )
+            transforms, prior, aux_params = eq5_parameter_groups(self.model)
+            self.optimizer = torch.optim.Adam([{"params": transforms}, {"params": prior}], lr=config.lr)
             self.base_lrs = [config.lr, config.lr * config.prior_lr_scale]
             self.aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
         self.net: torch.nn.Module = self.model

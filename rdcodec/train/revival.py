@@ -33,6 +33,8 @@ PRIOR_SCALE = 2.0
 
 #: Adam steps and learning rate of :func:`fit_revived_prior`
 FIT_ITERATIONS, FIT_LR = 400, 1e-2
+#: side of the centre crops of training images the revived priors are fitted on
+FIT_CROP = 128
 
 
 class Revival(NamedTuple):
@@ -60,6 +62,17 @@ def revive_channels(
     generator = torch.Generator().manual_seed(seed)
     network.reinitialise_channels(channels, encoder_norm, prior_scale, generator)
     return Revival(channels, encoder_norm, prior_scale, seed)
+
+
+def training_latents(network, images: list, crop: int = FIT_CROP) -> torch.Tensor:
+    """z = g_a(x) of the ``crop``² centre crops of ``images`` (H×W×3 uint8 training images, never
+    Kodak) side by side, [1, M, Σ positions, 1]: what :func:`fit_revived_prior` fits to."""
+    from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.data import center_crop
+
+    with torch.no_grad():
+        latents = [network.g_a(to_tensor(center_crop(image, crop))) for image in images]
+        return torch.cat([z.flatten(2) for z in latents], dim=2)[..., None]
 
 
 def fit_revived_prior(
