@@ -254,8 +254,7 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     source = tmp_path / "narrow" / "checkpoint.pt"
     state = torch.load(source, weights_only=False)
     tool = load_tool("tools/widen_network.py")
-    out = tmp_path / "wide" / "checkpoint.pt"
-    out.parent.mkdir()
+    out = tmp_path / "wide" / "checkpoint.pt"  # the tool makes the new run directory
     record = tmp_path / "widening.json"
     argv = [str(source), str(images), "--hidden", "12", "--latent", "10", "--crop", "32", "--as-checkpoint", "-o", str(out)]
     with pytest.raises(SystemExit):  # new latents need training images for their priors

@@ -84,6 +84,7 @@ def main(argv=None) -> int:
         prior_fit_bits_per_latent=[bits_before, bits_after],
     )
     if args.as_checkpoint:
+        args.output.parent.mkdir(parents=True, exist_ok=True)  # the new run directory
         payload = dict(state, model=weights, revival=record)
         payload.pop("transform_weights", None)  # load_trained_network's note, not checkpoint state
         save_checkpoint(payload, args.output)

@@ -83,6 +83,7 @@ def main(argv=None) -> int:
         before, after = fit_revived_prior(wide, training_latents(wide, images, args.crop), new)
         record["new_latents"] = dict(revival._asdict(), images=len(images), prior_fit_bits_per_latent=[before, after])
     if args.as_checkpoint:
+        args.output.parent.mkdir(parents=True, exist_ok=True)  # the new run directory
         try:
             save_checkpoint(widened_checkpoint(state, network, wide), args.output)
         except ValueError as exc:
