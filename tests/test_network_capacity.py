@@ -230,7 +230,9 @@ def test_latent_widening_keeps_the_function_and_the_old_channels_prior():
         symbols_wide = wide.quantize(z_wide, wide.medians(), 2.0)
         assert torch.equal(symbols_wide[:, :6], symbols)
         assert torch.allclose(wide.channel_bin_bits(symbols_wide, wide.medians(), 2.0)[:6], bits, rtol=1e-6)
+    rng_state = torch.random.get_rng_state()
     both = net.widened(12, 9, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), rng_state)  # the caller's generator is untouched
     assert both.config == NetworkConfig(N=12, M=9)
     with torch.no_grad():
         assert torch.allclose(both.g_s(both.g_a(x)), net.g_s(z), atol=1e-6)
@@ -276,13 +278,24 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     old_params, new_params = (sum(eq5_parameter_groups(n)[:2], []) for n in (narrow, wide))
     for index, (old, new) in enumerate(zip(old_params, new_params)):
         before, after = state["optimizer"]["state"][index], carried["optimizer"]["state"][index]
-        assert after["exp_avg_sq"].shape == new.shape and torch.equal(after["step"], before["step"])
+        assert torch.equal(after["step"], before["step"])
         leading = tuple(slice(0, n) for n in old.shape)
-        assert torch.equal(after["exp_avg_sq"][leading], before["exp_avg_sq"])
-        assert torch.count_nonzero(after["exp_avg_sq"]) == torch.count_nonzero(before["exp_avg_sq"])  # 0 elsewhere
+        for moment in ("exp_avg", "exp_avg_sq"):
+            assert after[moment].shape == new.shape and torch.equal(after[moment][leading], before[moment])
+            assert torch.count_nonzero(after[moment]) == torch.count_nonzero(before[moment])  # 0 elsewhere
     assert carried["aux_optimizer"]["state"][0]["exp_avg"].shape == (10, 1, 3)
-    with pytest.raises(SystemExit):  # an existing file is kept unless --force
+    assert carried["widening"] == written and "revival" not in carried
+    written_bytes = out.read_bytes(), record.read_bytes()
+    with pytest.raises(SystemExit):  # existing files are kept unless --force
         tool.main(argv)
+    assert (out.read_bytes(), record.read_bytes()) == written_bytes
+    # a weights-only snapshot has no moments to carry: refused before anything is written
+    snapshot = tmp_path / "snapshot.pt"
+    torch.save(dict(state, optimizer=None, aux_optimizer=None), snapshot)
+    refused = tmp_path / "refused" / "checkpoint.pt"
+    with pytest.raises(SystemExit):
+        tool.main([str(snapshot), str(images), "--latent", "10", "--as-checkpoint", "-o", str(refused)])
+    assert not refused.parent.exists()
 
     capsys.readouterr()
     wide_config = dataclasses.replace(config, network=NetworkConfig(N=12, M=10), steps=4)
@@ -295,3 +308,7 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     decoder_phase = dict(state, config=dict(state["config"], phase="decoder"))
     with pytest.raises(ValueError, match="eq5"):
         widened_checkpoint(decoder_phase, narrow, wide)
+    mismatched = dict(state, optimizer={**state["optimizer"], "state": {**state["optimizer"]["state"]}})
+    mismatched["optimizer"]["state"][0] = dict(mismatched["optimizer"]["state"][0], exp_avg=torch.zeros(3))
+    with pytest.raises(ValueError, match="exp_avg"):
+        widened_checkpoint(mismatched, narrow, wide)

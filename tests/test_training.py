@@ -809,7 +809,9 @@ def test_validation_psnr_is_the_psnr_of_the_decoded_eight_bit_file():
     pixels = rng.integers(0, 256, size=(16, 24, 3), dtype=np.uint8)
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].double() / 255
     x_hat = to_eight_bits(x + torch.from_numpy(rng.normal(0, 0.03, size=x.shape)))
-    assert torch.equal(x_hat, torch.round(x_hat * 255) / 255) and 0 <= x_hat.min() and x_hat.max() <= 1
+    levels = x_hat * 255
+    assert torch.allclose(levels, levels.round(), atol=1e-9) and 0 <= x_hat.min() and x_hat.max() <= 1
+    assert torch.count_nonzero(x_hat == 0) > 0 and torch.count_nonzero(x_hat == 1) > 0  # clamped, not wrapped
     decoded = (x_hat[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     assert unit_range_psnr(x, x_hat) == pytest.approx(psnr(pixels, decoded), abs=1e-9)
     assert unit_range_psnr(x, x) == pytest.approx(120.0)

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--share", type=float, default=0.001, help="idle: at most this share of the rate")
     parser.add_argument("--prior-scale", type=float, default=None, help="init_scale of a revived prior")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--crop", type=int, default=128, help="side of the centre crops the priors are fitted on")
+    parser.add_argument("--crop", type=int, help="side of the centre crops the priors are fitted on (default 128)")
     parser.add_argument("--as-checkpoint", action="store_true", help="write the source checkpoint, weights replaced")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--record", type=Path, help="also write the revival record here as JSON")
@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     from rdcodec.analysis.rates import channel_rates
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
-    from rdcodec.train.checkpoint import save_checkpoint
-    from rdcodec.train.revival import PRIOR_SCALE, fit_revived_prior, revive_channels, training_latents
+    from rdcodec.train.checkpoint import save_checkpoint, with_weights
+    from rdcodec.train.revival import FIT_CROP, PRIOR_SCALE, fit_revived_prior, revive_channels, training_latents
     from rdcodec.zoo.export import load_trained_network
 
     torch.set_num_threads(1)
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     if not idle:
         raise SystemExit(f"revive_channels: no channel carries ≤ {args.share:g} of the rate; nothing to revive")
     revival = revive_channels(network, idle, seed=args.seed, prior_scale=prior_scale)
-    bits_before, bits_after = fit_revived_prior(network, training_latents(network, images, args.crop), idle)
+    bits_before, bits_after = fit_revived_prior(network, training_latents(network, images, args.crop or FIT_CROP), idle)
     weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
     record = dict(
         revival._asdict(),
@@ -83,11 +83,11 @@ def main(argv=None) -> int:
         images=len(images),
         prior_fit_bits_per_latent=[bits_before, bits_after],
     )
+    for path in (args.output, args.record):  # e.g. the new run directory
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     if args.as_checkpoint:
-        args.output.parent.mkdir(parents=True, exist_ok=True)  # the new run directory
-        payload = dict(state, model=weights, revival=record)
-        payload.pop("transform_weights", None)  # load_trained_network's note, not checkpoint state
-        save_checkpoint(payload, args.output)
+        save_checkpoint(with_weights(state, weights, revival=record), args.output)
     else:
         source = {"checkpoint": str(args.checkpoint), "step": int(state["step"]), "objective": state.get("objective")}
         with atomic_file.replacing(args.output) as tmp:

@@ -14,7 +14,8 @@ hidden channels (``--hidden`` N) or latent channels (``--latent`` M) whose outgo
 0 (function-preserving widening), so the run starts exactly where the narrow network was and
 trains the new channels in. New latent channels are started as revived idle channels are
 (:mod:`rdcodec.train.revival`: small random encoder filters, priors fitted to their latents on
-centre crops of TRAIN_IMAGES — training images, never Kodak).
+centre crops of TRAIN_IMAGES — training images, never Kodak); g(z) is unchanged, but their
+bits add to the rate from the first step until training spends or closes them.
 
 The output holds the float32 state dict (``state_dict``, what ``init_from`` reads), the widened
 ``network`` config, the source checkpoint and step. With ``--as-checkpoint`` it is instead the
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, help="hidden channels N of the widened network")
     parser.add_argument("--latent", type=int, help="latent channels M of the widened network")
     parser.add_argument("--seed", type=int, default=0, help="seed of the new channels' filters")
-    parser.add_argument("--crop", type=int, default=128, help="side of the centre crops new priors are fitted on")
+    parser.add_argument("--crop", type=int, help="side of the centre crops new priors are fitted on (default 128)")
     parser.add_argument("--as-checkpoint", action="store_true", help="write the source checkpoint carried over")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--record", type=Path, help="also write what was done here as JSON")
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
             parser.error(f"{path} exists (give --force to replace it)")
     if args.hidden is None and args.latent is None:
         parser.error("give --hidden, --latent or both")
-    if args.latent is not None and not args.images:
-        parser.error("--latent needs training images to fit the new channels' priors")
+    if (args.latent is None) != (not args.images):
+        parser.error("training images fit the new latent channels' priors: give them with --latent, and only then")
 
     import torch
 
@@ -61,40 +62,45 @@ def main(argv=None) -> int:
     from rdcodec.cli.files import expand_images
     from rdcodec.image_io import read_image
     from rdcodec.train.checkpoint import save_checkpoint
-    from rdcodec.train.revival import fit_revived_prior, revive_channels, training_latents
-    from rdcodec.train.widening import widened_checkpoint
+    from rdcodec.train.revival import FIT_CROP, fit_revived_prior, revive_channels, training_latents
+    from rdcodec.train.widening import check_carriable, widened_checkpoint
     from rdcodec.zoo.export import load_trained_network
 
     torch.set_num_threads(1)
     network, state = load_trained_network(args.checkpoint, as_trained=False)  # the float32 masters
     N, M = network.config.N, network.config.M
-    if (args.hidden is not None and args.hidden <= N) or (args.latent is not None and args.latent <= M):
-        parser.error(f"--hidden must exceed N = {N} and --latent M = {M}")
-    wide = network.widened(args.hidden, args.latent, seed=args.seed)
+    hidden, latent = args.hidden or N, args.latent or M
+    if hidden < N or latent < M or (hidden, latent) == (N, M):
+        parser.error(f"the network has N = {N}, M = {M}: --hidden and --latent may only add channels")
+    if args.as_checkpoint:
+        try:
+            check_carriable(state)
+        except ValueError as exc:
+            parser.error(str(exc))
+    wide = network.widened(hidden, latent, seed=args.seed)
     record = {
         "source": {"checkpoint": str(args.checkpoint), "step": int(state["step"]), "N": N, "M": M},
         "network": wide.config.to_dict(),
         "seed": args.seed,
     }
-    if wide.config.M > M:
-        new = list(range(M, wide.config.M))
+    if latent > M:
+        new = list(range(M, latent))
         revival = revive_channels(wide, new, seed=args.seed)
         images = [read_image(path).pixels for path in expand_images(args.images)]
-        before, after = fit_revived_prior(wide, training_latents(wide, images, args.crop), new)
+        before, after = fit_revived_prior(wide, training_latents(wide, images, args.crop or FIT_CROP), new)
         record["new_latents"] = dict(revival._asdict(), images=len(images), prior_fit_bits_per_latent=[before, after])
+    for path in (args.output, args.record):  # e.g. the new run directory
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     if args.as_checkpoint:
-        args.output.parent.mkdir(parents=True, exist_ok=True)  # the new run directory
-        try:
-            save_checkpoint(widened_checkpoint(state, network, wide), args.output)
-        except ValueError as exc:
-            parser.error(str(exc))
+        save_checkpoint(widened_checkpoint(state, network, wide, widening=record), args.output)
     else:
         payload = {"state_dict": {k: v.detach().clone() for k, v in wide.state_dict().items()}, **record}
         with atomic_file.replacing(args.output) as tmp:
             torch.save(payload, tmp)
     if args.record is not None:
         atomic_file.write_text(args.record, json.dumps(record, indent=1) + "\n")
-    print(f"N {N} → {wide.config.N}, M {M} → {wide.config.M} (step {state['step']}) → {args.output}", file=sys.stderr)
+    print(f"N {N} → {hidden}, M {M} → {latent} (step {state['step']}) → {args.output}", file=sys.stderr)
     return 0
 
 

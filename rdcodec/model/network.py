@@ -258,12 +258,9 @@ class RDAutoencoder(nn.Module):
             raise ValueError(
                 f"widening needs at least the {N} hidden and {M} latent channels there are and more of one (got {hidden}, {latent})"
             )
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
-        try:
+        with torch.random.fork_rng():  # the new filters from their own seed; the caller's generators untouched
+            torch.manual_seed(seed)
             wide = RDAutoencoder(NetworkConfig(N=hidden, M=latent))
-        finally:
-            torch.random.set_rng_state(generator_state)
         if latent == M:
             wide.entropy_bottleneck.load_state_dict(self.entropy_bottleneck.state_dict())
         else:  # every density parameter (and the quantiles) is [channels, …]

@@ -36,6 +36,19 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
         torch.save({"schema": SCHEMA, **state}, tmp)
 
 
+#: notes a tool adds to a checkpoint it rewrote (not training state): the next one replaces them
+SURGERY_NOTES = ("transform_weights", "revival", "widening")
+
+
+def with_weights(state: dict, weights: dict, **notes) -> dict:
+    """``state`` with its model weights replaced by ``weights``, so that ``rdcodec train`` in a
+    new run directory continues the run as it was (step, optimisers, RNG and sampler states,
+    history kept); earlier :data:`SURGERY_NOTES` dropped, ``notes`` (e.g. ``revival=record``) added."""
+    out = {key: value for key, value in state.items() if key not in SURGERY_NOTES}
+    out.update(model=weights, **notes)
+    return out
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint in the current schema (older codec checkpoints are upgraded in memory)."""
     try:
