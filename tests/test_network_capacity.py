@@ -312,3 +312,35 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     mismatched["optimizer"]["state"][0] = dict(mismatched["optimizer"]["state"][0], exp_avg=torch.zeros(3))
     with pytest.raises(ValueError, match="exp_avg"):
         widened_checkpoint(mismatched, narrow, wide)
+
+
+def test_a_restored_snapshot_gains_moments_at_lr_zero_and_can_then_be_widened(tmp_path):
+    """A weights-only snapshot restored into a run carries no Adam moments, so --as-checkpoint
+    refuses it; resumed with lr = aux_lr = 0 the run fills the moments and moves no weight, and
+    its checkpoint is then carried over to the wide network (docs/training.md, "Adding capacity")."""
+    from rdcodec.train.codec_task import train
+    from rdcodec.train.widening import check_carriable
+
+    snapshot_tool = load_tool("tools/campaign_snapshot.py")
+    images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56), (56, 48)])
+    config = tiny_train_config(images, steps=2, metric="mse", lam=50.0, batch_size=1, val_every=10, checkpoint_every=1)
+    train(config, tmp_path / "narrow", progress=False)
+    snapshot_tool.save(tmp_path / "narrow" / "checkpoint.pt", tmp_path / "snap.pt")
+    restored = tmp_path / "restored"
+    snapshot_tool.restore(tmp_path / "snap.pt", restored)
+    before = torch.load(restored / "checkpoint.pt", weights_only=False)
+    with pytest.raises(ValueError, match="lr=0"):
+        check_carriable(before)
+
+    train(dataclasses.replace(config, steps=5, lr=0.0, aux_lr=0.0), restored, progress=False)
+    after = torch.load(restored / "checkpoint.pt", weights_only=False)
+    assert after["step"] == 5
+    assert all(torch.equal(after["model"][k], before["model"][k]) for k in before["model"])
+    moments = after["optimizer"]["state"]
+    assert all(int(m["step"]) == 3 for m in moments.values())
+    assert all(torch.count_nonzero(m["exp_avg_sq"]) > 0 for m in moments.values())
+    check_carriable(after)
+    tool = load_tool("tools/widen_network.py")
+    out = tmp_path / "wide" / "checkpoint.pt"
+    assert tool.main([str(restored / "checkpoint.pt"), "--hidden", "12", "--as-checkpoint", "-o", str(out)]) == 0
+    assert torch.load(out, weights_only=False)["step"] == 5

@@ -74,7 +74,8 @@ def check_carriable(state: dict) -> None:
     carries over: the optimisers of an eq5-phase codec run."""
     if state.get("optimizer") is None:
         raise ValueError(
-            "the checkpoint holds no optimiser state (a weights-only snapshot?): restore it into a run, or widen without --as-checkpoint"
+            "the checkpoint holds no optimiser state (a weights-only snapshot?): restore it into a run and train it a few"
+            " hundred steps with --set lr=0 --set aux_lr=0 (Adam's moments fill, the weights stay), or widen without --as-checkpoint"
         )
     if (state.get("config") or {}).get("phase", "eq5") != "eq5" or state.get("aux_optimizer") is None:
         raise ValueError("a decoder-phase checkpoint's optimiser holds g_s alone; widen an eq5-phase checkpoint")
