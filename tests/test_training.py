@@ -562,16 +562,19 @@ def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
 def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
     """tools/bench_training_speed.py: only the variants asked for, each with its timed steps, the
     speed-up against the first; an unknown variant is refused."""
+    import torch
+
     d = synthetic_folder(tmp_path / "imgs", [(144, 160)] * 2)
     bench = load_tool("tools/bench_training_speed.py")
     out = tmp_path / "speed.json"
-    chosen = "fp32 128x16,bf16 channels_last 128x16,face bf16"
+    chosen = "fp32 128x16,bf16 channels_last 128x16,fp32 channels_last 128x16,face bf16"
     args = [str(d), "-o", str(out), "--N", "8", "--M", "8", "--face-hidden", "32", "--threads", "1"]
     args += ["--steps", "2", "--warmup", "1"]
     assert bench.main([*args, "--interleave", "--variants", chosen]) == 0
     report = json.loads(out.read_text())
     assert report["schema"] == "rdcodec.training-speed/3" and report["interleaved"] is True
     assert report["heap"] == "default" and report["heap_retained"] is False
+    assert report["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert [r["variant"] for r in report["variants"]] == chosen.split(",")
     assert report["speedup_against"] == "fp32 128x16" and report["variants"][0]["speedup"] == 1.0
     for row in report["variants"]:

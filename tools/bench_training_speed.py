@@ -6,7 +6,8 @@
 Each variant runs ``--warmup`` untimed and ``--steps`` timed optimisation steps of the real
 training step (:func:`rdcodec.train.codec_task.optimization_step`: eq. 5, Adam, gradient clipping) on
 crops from the folder, with the network the campaign trains (N = 96, M = 128 unless given).
-Variants: float32 against bfloat16 autocast, channels_last, 128² × 16 against 256² × 4 crops
+Variants: float32 against bfloat16 autocast (on a CPU without bfloat16 instructions, the
+float32 ones are the choice), channels_last, 128² × 16 against 256² × 4 crops
 (the same pixels per step), ``torch.compile`` of the training pass (config ``compile``; its
 one-off compile falls in the warm-up steps), and the crop sampler alone with and without
 random rescaling, so the data path's share of a step is visible; and §5.3's face network
@@ -47,6 +48,10 @@ VARIANTS = [  # name, crop, batch, bf16, channels_last, compile
     ("bf16 256x4", 256, 4, True, False, False),
     ("bf16 channels_last 256x4", 256, 4, True, True, False),
     ("bf16 channels_last compile 128x16", 128, 16, True, True, True),
+    # a CPU without bfloat16 instructions (AVX2 only) trains in float32 (rdcodec.train.codec_task.usable_bf16)
+    ("fp32 channels_last 128x16", 128, 16, False, True, False),
+    ("fp32 compile 128x16", 128, 16, False, False, True),
+    ("fp32 channels_last compile 128x16", 128, 16, False, True, True),
     # §5.3's face network (appendix F, rdcodec.model.face), batch 64 of 64² faces
     ("face fp32", 64, 64, False, False, False),
     ("face bf16", 64, 64, True, False, False),
@@ -221,6 +226,7 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2, AVX512, …: what the kernels use
         "cpus": os.cpu_count(),
         "note": args.note,
         "heap": args.heap,
