@@ -723,6 +723,35 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
     assert compare.main([f"{curve}:avif", str(curve)]) == 2  # a bare rd-curve report names no curve
 
 
+def test_compare_sweeps_reads_a_training_log_at_a_step(tmp_path, capsys):
+    """LOG.jsonl:STEP compares the validation points two runs logged at a step (the last record
+    of a Δ wins, as after a resume); a step with no validation is one error line."""
+    compare = load_tool("tools/compare_sweeps.py")
+
+    def log(name, scale, stale=False):
+        records = [{"step": 100, "kind": "train", "bpp": 9.0, "loss": 1.0}]
+        for d in (0.5, 1.0, 2.0, 4.0):
+            point = {"step": 200, "kind": "val", "quant_step": d, "ssim": 1 - 0.05 * d, "psnr": 30 - 2 * d}
+            if stale:  # validated once before a resume, with other figures
+                records.append(dict(point, bpp=5 * scale))
+            records.append(dict(point, bpp=scale * 0.8 / d))
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return str(path)
+
+    out = tmp_path / "comparison.json"
+    anchor, test = log("anchor", 1.0), log("test", 0.8, stale=True)
+    assert compare.main([f"{anchor}:200", f"{test}:200", "-o", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["comparisons"]
+    assert result["anchor"] == f"{anchor}:200" and result["test"] == f"{test}:200"
+    assert abs(result["bd_rate_psnr_percent"] + 20) < 1e-6 and abs(result["bd_rate_ssim_db_percent"] + 20) < 1e-6
+    for wrong in (f"{test}:300", f"{test}:last", test):
+        capsys.readouterr()
+        assert compare.main([f"{anchor}:200", wrong]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("compare_sweeps: error:") and "step" in err[0]
+
+
 def test_decoder_phase_draws_delta_from_step_range(image_dir):
     """A decoder shared by a ladder of Δ trains on the whole range; a fixed-Δ model on its one Δ."""
     import numpy as np

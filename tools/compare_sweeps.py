@@ -10,7 +10,10 @@ Each argument names one curve of real-file rate and quality measured on the same
   (``step-STEP``; the reference curves it also holds are ignored);
 - ``REPORT.json:NAME``: the curve called NAME in any ``rdcodec rd-curve --json`` report (a
   ladder such as ``docs/rd/kodak-curve.json:rdcodec-ssim``, a baseline such as
-  ``docs/rd/kodak-baselines-avif-speed4.json:avif-speed4``).
+  ``docs/rd/kodak-baselines-avif-speed4.json:avif-speed4``);
+- ``LOG.jsonl:STEP``: the validation points a training run's ``log.jsonl`` holds for STEP (one
+  per Δ of the config's ``val_steps``; where a step was validated twice, as after a resume,
+  the last record wins), so the campaign's pilots compare at a step from their committed logs.
 
 For every TEST against ANCHOR: BD-rate on SSIM-dB (−10·log10(1 − SSIM)) and on PSNR over the
 quality range both cover (negative: TEST needs fewer bits), and the bpp range each curve covers.
@@ -45,16 +48,34 @@ def sweep_rows(report: dict, curve: str | None = None) -> list[dict]:
 
 
 def split_argument(argument: str) -> tuple[Path, str | None]:
-    """``REPORT.json:NAME`` → (path, NAME); anything else is a path alone."""
+    """``REPORT.json:NAME`` or ``LOG.jsonl:STEP`` → (path, NAME or STEP); anything else is a path alone."""
     head, sep, tail = argument.rpartition(":")
-    if sep and head.endswith(".json") and tail:
+    if sep and head.endswith((".json", ".jsonl")) and tail:
         return Path(head), tail
     return Path(argument), None
+
+
+def validation_rows(log: Path, step: str) -> list[dict]:
+    """The validation rows (bpp, ssim, psnr per Δ) a training log holds for ``step``, by Δ."""
+    if not step.isdigit():
+        raise ValueError(f"a training log is read at a step (LOG.jsonl:STEP), not {step!r}")
+    by_delta = {}
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("kind") == "val" and record.get("step") == int(step):
+            by_delta[record["quant_step"]] = record
+    if not by_delta:
+        raise ValueError(f"no validation at step {step}")
+    return [by_delta[delta] for delta in sorted(by_delta)]
 
 
 def load_curve(argument: str) -> tuple[str, list[dict]]:
     """(label, rows) of one argument; ``ValueError``/``KeyError``/``OSError`` if it has none."""
     path, curve = split_argument(argument)
+    if path.suffix == ".jsonl":
+        if curve is None:
+            raise ValueError("a training log is read at a step (LOG.jsonl:STEP)")
+        return f"{path}:{curve}", validation_rows(path, curve)
     report = json.loads(path.read_text())
     rows = sweep_rows(report, curve)
     if not rows or "ssim" not in rows[0]:
@@ -84,7 +105,7 @@ def compare(anchor: tuple[str, list[dict]], test: tuple[str, list[dict]]) -> dic
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("anchor", help="SWEEP.json, CHECKPOINT_RD.json or RD_CURVE.json:NAME")
+    p.add_argument("anchor", help="SWEEP.json, CHECKPOINT_RD.json, RD_CURVE.json:NAME or LOG.jsonl:STEP")
     p.add_argument("tests", nargs="+")
     p.add_argument("-o", "--output", type=Path, default=None)
     args = p.parse_args(argv)
@@ -98,7 +119,7 @@ def main(argv=None) -> int:
                 if isinstance(exc, OSError)
                 else exc
                 if isinstance(exc, ValueError)
-                else "not a step_sweep.py, checkpoint_rd.py or rd-curve report"
+                else "not a step_sweep.py, checkpoint_rd.py or rd-curve report, or a training log"
             )
             print(f"compare_sweeps: error: {argument}: {why}", file=sys.stderr)
             return 2
