@@ -341,6 +341,7 @@ def test_weights_snapshot_restores_a_run_on_a_new_machine(image_dir, tmp_path):
     snapshot_tool.save(run / "checkpoint.pt", tmp_path / "snap.pt")
     snap = torch.load(tmp_path / "snap.pt", weights_only=False)
     assert snap["step"] == 2 and all(v.dtype == torch.bfloat16 for v in snap["model"].values() if v.is_floating_point())
+    assert snap["bf16_autocast"] is False  # what the run's steps ran, kept for load_trained_network
     fresh = tmp_path / "fresh"
     snapshot_tool.restore(tmp_path / "snap.pt", fresh)
     with pytest.raises(FileExistsError):
@@ -771,21 +772,23 @@ def test_decoder_phase_draws_delta_from_step_range(image_dir):
     assert 0.45 < np.mean(draws < np.sqrt(2.0)) < 0.55
 
 
-def test_a_bf16_run_is_validated_and_exported_with_the_weights_it_trained(image_dir, tmp_path):
+def test_a_bf16_run_is_validated_and_exported_with_the_weights_it_trained(image_dir, tmp_path, cpu_flags):
     """Under bf16 autocast the loss saw the transforms' weights rounded to bfloat16: validation
-    measures those, and load_trained_network (every export and real-file check) loads them."""
+    measures those, and load_trained_network (every export and real-file check) loads them. A
+    CPU without bfloat16 instructions runs the same config in float32, and then the float32
+    weights are the ones it trained, validated and loaded."""
     import dataclasses
 
     import torch
 
-    from rdcodec.model.precision import usable_bf16
     from rdcodec.zoo.export import export_trained, load_trained_network
     from rdcodec.zoo.registry import Registry
 
+    cpu_flags({"avx2", "avx512f", "avx512_bf16"})  # bf16 autocast runs (emulated, if this CPU lacks it)
     run = tmp_path / "run"
     train(dataclasses.replace(_config(image_dir, 2), bf16=True), run, progress=False)
-    expected = "bfloat16" if usable_bf16(True, "cpu") else "float32"  # a CPU without bf16 trains in float32
-    assert {r["weights"] for r in _records(run, "val")} == {expected}
+    assert {r["weights"] for r in _records(run, "val")} == {"bfloat16"}
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["bf16_autocast"] is True
 
     network, state = load_trained_network(run / "checkpoint.pt")
     master, _ = load_trained_network(run / "checkpoint.pt", as_trained=False)
@@ -802,8 +805,24 @@ def test_a_bf16_run_is_validated_and_exported_with_the_weights_it_trained(image_
     _, fp32_state = load_trained_network(fp32_run / "checkpoint.pt")
     assert "transform_weights" not in fp32_state
 
+    # the same bf16 config on a CPU without bfloat16 instructions: float32 throughout
+    cpu_flags({"avx2"})
+    fallback = tmp_path / "fallback"
+    with pytest.warns(RuntimeWarning, match="no bfloat16 instructions"):
+        train(dataclasses.replace(_config(image_dir, 2), bf16=True), fallback, progress=False)
+    assert {r["weights"] for r in _records(fallback, "val")} == {"float32"}
+    saved = torch.load(fallback / "checkpoint.pt", weights_only=False)
+    assert saved["config"]["bf16"] is True and saved["bf16_autocast"] is False
+    loaded, fallback_state = load_trained_network(fallback / "checkpoint.pt")
+    assert "transform_weights" not in fallback_state
+    assert torch.equal(loaded.g_a[0].weight, saved["model"]["g_a.0.weight"])  # not rounded
+    # a checkpoint from before the record: the config's request decides, as it did
+    legacy = {k: v for k, v in saved.items() if k != "bf16_autocast"}
+    torch.save(legacy, tmp_path / "legacy.pt")
+    assert load_trained_network(tmp_path / "legacy.pt")[1]["transform_weights"] == "bfloat16"
 
-def test_as_trained_weights_tool_measures_master_and_rounded_weights(image_dir, tmp_path):
+
+def test_as_trained_weights_tool_measures_master_and_rounded_weights(image_dir, tmp_path, cpu_flags):
     import dataclasses
 
     import torch
@@ -815,6 +834,7 @@ def test_as_trained_weights_tool_measures_master_and_rounded_weights(image_dir, 
 
     tool = load_tool("tools/as_trained_weights.py")
     run = tmp_path / "run"
+    cpu_flags({"avx2", "avx512f", "avx512_bf16"})  # bf16 autocast runs (emulated, if this CPU lacks it)
     train(dataclasses.replace(_config(image_dir, 2), bf16=True), run, progress=False)
     out = tmp_path / "w.json"
     argv = [str(run / "checkpoint.pt"), str(image_dir), "--steps", "1,2", "--images", "2", "--crop", "32", "-o", str(out)]

@@ -85,6 +85,7 @@ def main(argv=None) -> int:
 
     from rdcodec import atomic_file
     from rdcodec.image_tensor import to_tensor
+    from rdcodec.train.checkpoint import trained_under_bf16
     from rdcodec.train.codec_task import validate
     from rdcodec.train.data import center_crop, load_images
     from rdcodec.zoo.export import load_trained_network
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     report = {
         "checkpoint": str(args.checkpoint),
         "step": int(state["step"]),
-        "trained_bf16": bool((state.get("config") or {}).get("bf16")),
+        "trained_bf16": trained_under_bf16(state),
         "val_dir": str(args.val_dir),
         "images": len(images),
         "crop": args.crop,

@@ -44,6 +44,8 @@ def save(checkpoint: Path, output: Path) -> dict:
         "objective": state.get("objective"),
         "config": state.get("config"),
     }
+    if "bf16_autocast" in state:  # what the run's last steps ran (rdcodec.train.checkpoint.trained_under_bf16)
+        snapshot["bf16_autocast"] = state["bf16_autocast"]
     save_checkpoint(snapshot, output)
     return snapshot
 

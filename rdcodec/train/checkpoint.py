@@ -49,6 +49,17 @@ def with_weights(state: dict, weights: dict, **notes) -> dict:
     return out
 
 
+def trained_under_bf16(state: dict) -> bool:
+    """Whether the steps that wrote this checkpoint ran under bf16 autocast, so that the loss saw
+    the transforms' weights rounded to bfloat16: what the run recorded (``bf16_autocast``: the
+    CPU's answer, :func:`rdcodec.model.precision.usable_bf16`, not the config's request, which a
+    CPU without bfloat16 instructions runs in float32), or for checkpoints written before that
+    was recorded, the config's ``bf16``."""
+    if "bf16_autocast" in state:
+        return bool(state["bf16_autocast"])
+    return bool((state.get("config") or {}).get("bf16"))
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint in the current schema (older codec checkpoints are upgraded in memory)."""
     try:

@@ -262,6 +262,7 @@ class CodecTask:
             "network": self.config.network.to_dict(),
             "objective": self.config.objective.to_dict(),
             "config": self.config.to_dict(),
+            "bf16_autocast": self.bf16,  # what these steps ran: config.bf16 where the CPU has bfloat16 instructions
         }
 
     def train_step(self) -> dict[str, float]:

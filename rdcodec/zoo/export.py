@@ -216,21 +216,23 @@ def load_trained_network(checkpoint, as_trained: bool = True) -> tuple[RDAutoenc
     """(network with quantiles settled by bisection, checkpoint state) of a training checkpoint.
 
     Load once, then :func:`export_trained` it at as many steps Δ as a ladder or sweep needs.
-    A run trained under bf16 autocast (its config's ``bf16``) trained its transforms' weights
+    A run trained under bf16 autocast (:func:`~rdcodec.train.checkpoint.trained_under_bf16`:
+    what the run's last steps ran, which is float32 where the CPU has no bfloat16 instructions
+    even if the config asked for ``bf16``) trained its transforms' weights
     rounded to bfloat16, so those are the ones loaded (``as_trained``; the state then says
     ``transform_weights = "bfloat16"``, and the exported entry records it): see
     :func:`rdcodec.model.precision.round_to_autocast_weights`.
     """
     from rdcodec.model.network import NetworkConfig
     from rdcodec.model.precision import round_to_autocast_weights
-    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
+    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint, trained_under_bf16
 
     state = load_checkpoint(checkpoint)
     if state.get("task", "codec") != "codec" or not isinstance(state.get("network"), dict):
         raise CheckpointError(f"{checkpoint}: a {state.get('task')} checkpoint, not a codec network")
     network = RDAutoencoder(NetworkConfig.from_dict(state["network"]))
     network.load_state_dict(state["model"])
-    if as_trained and (state.get("config") or {}).get("bf16"):
+    if as_trained and trained_under_bf16(state):
         round_to_autocast_weights(network)  # the convolutions and GDNs of g_a and g_s
         state = dict(state, transform_weights="bfloat16")
     network.settle_quantiles()
