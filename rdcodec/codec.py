@@ -356,6 +356,16 @@ def encode_image(
     if height * width > max_pixels:
         raise CodecError(f"image is {width}×{height} = {height * width} pixels, over the limit of {max_pixels}")
     symbols = latent_symbols(model, pixels, search, tile)
+    return encode_symbols(symbols, model, width, height)._replace(notes=loaded.notes)
+
+
+def encode_symbols(symbols: np.ndarray, model: Model, width: int, height: int) -> EncodeResult:
+    """The version 1 stream of latent symbols int [M, h, w] of a ``width`` × ``height`` image
+    (the entropy-coding half of :func:`encode_image`; the twin of
+    :func:`rdcodec.codec_v2.encode_symbols_v2`)::
+
+        symbols ──entropy.encode(model.tables)──▶ payload ──container.pack(Header)──▶ .rdc bytes
+    """
     channels, lat_h, lat_w = symbols.shape
     coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
     header = Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
@@ -369,7 +379,7 @@ def encode_image(
         estimated_bpp=coded.estimated_bits / pixels_n,
         header_bytes=len(data) - len(coded.payload),
         escapes=coded.escapes,
-        notes=loaded.notes,
+        notes=(),
         symbols=symbols,
     )
 

@@ -68,21 +68,16 @@ def _matches_up_to_boundary_rounding(model, sample: Path, step: float, symbols, 
 @pytest.mark.parametrize("model_id", sorted(RECORD["streams"]))
 def test_shipped_model_writes_the_recorded_bytes(model_id):
     import rdcodec
-    from rdcodec.codec import encode_image
-    from rdcodec.format import container, entropy
+    from rdcodec.codec import encode_image, encode_symbols
 
     model = rdcodec.load_model(model_id)
-
-    def write(symbols):  # encode_image's entropy-coding half
-        channels, lat_h, lat_w = symbols.shape
-        coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
-        header = container.Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
-        return container.pack(header, coded.payload)
-
     for sample, recorded in RECORD["streams"][model_id].items():
         expected = (recorded["bytes"], recorded["sha256"])
         result = encode_image(str(ROOT / "samples" / sample), model)
-        width, height = result.width, result.height
+
+        def write(symbols):  # encode_image's entropy-coding half
+            return encode_symbols(symbols, model, result.width, result.height).data
+
         assert _digest(write(result.symbols)) == _digest(result.data)  # write() is the encoder's own
         assert _digest(result.data) == expected or _matches_up_to_boundary_rounding(
             model, ROOT / "samples" / sample, model.step, result.symbols, write, expected
