@@ -11,7 +11,7 @@ from conftest import export_tiny, synthetic_image
 from PIL import Image, features
 
 from rdcodec.cli import main
-from rdcodec.eval.bd_rate import bd_rate, to_db
+from rdcodec.eval.bd_rate import bd_rate, rate_ratios, to_db
 
 
 def test_bd_rate_of_a_curve_against_itself_is_zero():
@@ -51,6 +51,21 @@ def test_bd_rate_cleans_its_points():
     assert bd_rate([0.2, 0.1], [30.0, 31.0], *anchor) is not None  # rate falling with quality is still a curve
     assert bd_rate([0.1, 0.2], [30.0, 30.0], *anchor) is None  # one distinct quality is too few points
     assert bd_rate([0.1], [30.0], *anchor) is None
+
+
+def test_rate_ratios_say_where_a_curve_loses():
+    """Per point, the test's rate over the anchor's at equal quality: a curve level with the
+    anchor below 32 dB and needing 1.5× its bits above is read as exactly that, and a point
+    beyond the anchor's quality range has no ratio."""
+    quality = [26.0, 28.0, 30.0, 32.0, 34.0, 36.0]
+    anchor = [0.1 * 2 ** ((q - 26) / 3) for q in quality]
+    test_quality = [27.0, 29.0, 31.0, 33.0, 35.0, 37.0]
+    test = [0.1 * 2 ** ((q - 26) / 3) * (1.0 if q < 32 else 1.5) for q in test_quality]
+    ratios = rate_ratios(test, test_quality, anchor, quality)
+    assert ratios[:3] == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
+    assert ratios[3:5] == pytest.approx([1.5, 1.5], abs=1e-9)
+    assert ratios[5] is None
+    assert rate_ratios([0.5], [30.0], [0.4], [30.0]) == [None]  # one anchor point: no curve
 
 
 def test_bd_rate_without_overlap_is_none():

@@ -647,6 +647,8 @@ def test_compare_sweeps_bd_rate_between_two_step_sweeps(tmp_path, capsys):
     assert result["anchor"] == "anchor" and result["test"] == "test"
     assert abs(result["bd_rate_ssim_db_percent"] + 10) < 1e-6 and abs(result["bd_rate_psnr_percent"] + 10) < 1e-6
     assert result["bpp_range"]["test"] == pytest.approx([0.9 * 0.2, 0.9 * 1.6])
+    assert [p["rate_ratio_psnr"] for p in result["points"]] == pytest.approx([0.9] * 4)
+    assert [p["rate_ratio_ssim_db"] for p in result["points"]] == pytest.approx([0.9] * 4)
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps({"checkpoint": "x", "sweep": [{"step": 1, "bpp": 0.5}]}))
     capsys.readouterr()
@@ -708,6 +710,7 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
                 "curves": [
                     {"name": "rdcodec-ssim", "kind": "rdcodec", "points": points(0.5)},
                     {"name": "avif", "kind": "baseline", "points": points(1.0)},
+                    {"name": "ref:published", "kind": "reference", "points": points(2.0)},
                 ],
             }
         )
@@ -717,6 +720,9 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
     (result,) = json.loads(out.read_text())["comparisons"]
     assert result["anchor"] == f"{curve}:avif" and result["test"] == f"{curve}:rdcodec-ssim"
     assert abs(result["bd_rate_ssim_db_percent"] + 50) < 1e-6 and abs(result["bd_rate_psnr_percent"] + 50) < 1e-6
+    assert compare.main([f"{curve}:avif", f"{curve}:ref:published", "-o", str(out)]) == 0  # a name holding ":"
+    (result,) = json.loads(out.read_text())["comparisons"]
+    assert result["test"] == f"{curve}:ref:published" and abs(result["bd_rate_psnr_percent"] - 100) < 1e-6
     capsys.readouterr()
     assert compare.main([f"{curve}:avif", f"{curve}:webp"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -16,7 +16,9 @@ Each argument names one curve of real-file rate and quality measured on the same
   the last record wins), so the campaign's pilots compare at a step from their committed logs.
 
 For every TEST against ANCHOR: BD-rate on SSIM-dB (−10·log10(1 − SSIM)) and on PSNR over the
-quality range both cover (negative: TEST needs fewer bits), and the bpp range each curve covers.
+quality range both cover (negative: TEST needs fewer bits), the bpp range each curve covers, and
+per TEST point the ratio of its rate to the anchor's at the same quality on each axis (``null``
+outside the anchor's quality range): where BD-rate averages, the ratios show where TEST loses.
 Used to judge the campaign's pilots on ``val/cid22`` (never Kodak), and to set a measured curve
 against a baseline measured in another run.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -49,9 +52,10 @@ def sweep_rows(report: dict, curve: str | None = None) -> list[dict]:
 
 def split_argument(argument: str) -> tuple[Path, str | None]:
     """``REPORT.json:NAME`` or ``LOG.jsonl:STEP`` → (path, NAME or STEP); anything else is a path alone."""
-    head, sep, tail = argument.rpartition(":")
-    if sep and head.endswith((".json", ".jsonl")) and tail:
-        return Path(head), tail
+    for suffix in (".jsonl:", ".json:"):  # the first such suffix ends the path: a curve's name may hold ":"
+        at = argument.find(suffix)
+        if at >= 0 and argument[at + len(suffix) :]:
+            return Path(argument[: at + len(suffix) - 1]), argument[at + len(suffix) :]
     return Path(argument), None
 
 
@@ -85,21 +89,28 @@ def load_curve(argument: str) -> tuple[str, list[dict]]:
 
 
 def compare(anchor: tuple[str, list[dict]], test: tuple[str, list[dict]]) -> dict:
-    from rdcodec.eval.bd_rate import bd_rate, to_db
+    from rdcodec.eval.bd_rate import bd_rate, rate_ratios, to_db
 
-    def axis(rows, key, transform):
-        return [r["bpp"] for r in rows], [transform(r[key]) for r in rows]
+    def axis(rows, key, transform):  # a point without this quality (a published curve's SSIM) is NaN: left out
+        return [r["bpp"] for r in rows], [math.nan if r.get(key) is None else transform(r[key]) for r in rows]
 
     (anchor_label, anchor_rows), (test_label, test_rows) = anchor, test
     out = {"anchor": anchor_label, "test": test_label}
+    ratios = {}
     for name, key, transform in (("ssim-db", "ssim", to_db), ("psnr", "psnr", float)):
         rates_t, q_t = axis(test_rows, key, transform)
         rates_a, q_a = axis(anchor_rows, key, transform)
         out[f"bd_rate_{name.replace('-', '_')}_percent"] = bd_rate(rates_t, q_t, rates_a, q_a)
+        ratios[name] = rate_ratios(rates_t, q_t, rates_a, q_a)
     out["bpp_range"] = {
         role: [min(r["bpp"] for r in rows), max(r["bpp"] for r in rows)]
         for role, rows in (("anchor", anchor_rows), ("test", test_rows))
     }
+    out["points"] = [
+        {"bpp": row["bpp"], "psnr": row.get("psnr"), "ssim": row.get("ssim")}
+        | {f"rate_ratio_{name.replace('-', '_')}": ratios[name][i] for name in ratios}
+        for i, row in enumerate(test_rows)
+    ]
     return out
 
 
