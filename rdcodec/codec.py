@@ -365,7 +365,11 @@ def encode_symbols(symbols: np.ndarray, model: Model, width: int, height: int) -
     :func:`rdcodec.codec_v2.encode_symbols_v2`)::
 
         symbols ──entropy.encode(model.tables)──▶ payload ──container.pack(Header)──▶ .rdc bytes
+
+    A model of grid tables has no version 1 tables and is refused (:class:`CodecError`).
     """
+    if model.entry.kind == "grid":
+        raise CodecError(f"model {model.id} holds grid tables: it writes format version 2 (--format-version 2)")
     channels, lat_h, lat_w = symbols.shape
     coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
     header = Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
@@ -478,6 +482,7 @@ __all__ = [
     "decode_stream",
     "encode",
     "encode_image",
+    "encode_symbols",
     "latent_symbols",
     "load_model",
     "reconstruct",

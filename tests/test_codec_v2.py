@@ -177,6 +177,8 @@ def test_version_1_encoding_with_a_grid_model_is_refused(grid_registry):
     grid_model = codec.load_model("tiny-grid", grid_registry)
     with pytest.raises(CodecError, match="format version 2"):
         codec.encode_image(synthetic_image(32, 32), grid_model)
+    with pytest.raises(CodecError, match="format version 2"):  # nor through the entropy-coding half
+        codec.encode_symbols(np.zeros((grid_model.medians.shape[0], 2, 2), dtype=np.int32), grid_model, 32, 32)
     # but it writes version 2 at its unit step
     result = encode_image_v2(synthetic_image(64, 64), grid_model, grid_registry)
     assert result.step_index == grid_model.grid.grid.nearest_index(1.0)

@@ -66,6 +66,10 @@ def test_rate_ratios_say_where_a_curve_loses():
     assert ratios[3:5] == pytest.approx([1.5, 1.5], abs=1e-9)
     assert ratios[5] is None
     assert rate_ratios([0.5], [30.0], [0.4], [30.0]) == [None]  # one anchor point: no curve
+    bad = rate_ratios([0.0, math.inf, 0.2, 0.2], [30.0, 30.0, math.nan, 30.0], anchor, quality)
+    assert bad[:3] == [None, None, None] and bad[3] == pytest.approx(0.2 / (0.1 * 2 ** (4 / 3)))
+    with pytest.raises(ValueError):
+        rate_ratios([0.2, 0.3], [30.0], anchor, quality)
 
 
 def test_bd_rate_without_overlap_is_none():

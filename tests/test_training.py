@@ -710,7 +710,7 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
                 "curves": [
                     {"name": "rdcodec-ssim", "kind": "rdcodec", "points": points(0.5)},
                     {"name": "avif", "kind": "baseline", "points": points(1.0)},
-                    {"name": "ref:published", "kind": "reference", "points": points(2.0)},
+                    {"name": "ref:published", "kind": "reference", "points": [p | {"ssim": None} for p in points(2.0)]},
                 ],
             }
         )
@@ -723,6 +723,9 @@ def test_compare_sweeps_reads_a_named_curve_of_an_rd_curve_report(tmp_path, caps
     assert compare.main([f"{curve}:avif", f"{curve}:ref:published", "-o", str(out)]) == 0  # a name holding ":"
     (result,) = json.loads(out.read_text())["comparisons"]
     assert result["test"] == f"{curve}:ref:published" and abs(result["bd_rate_psnr_percent"] - 100) < 1e-6
+    assert result["bd_rate_ssim_db_percent"] is None  # a published curve without SSIM: PSNR only
+    assert [p["rate_ratio_psnr"] for p in result["points"]] == pytest.approx([2.0] * 4)
+    assert all(p["rate_ratio_ssim_db"] is None for p in result["points"])
     capsys.readouterr()
     assert compare.main([f"{curve}:avif", f"{curve}:webp"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -52,10 +53,9 @@ def sweep_rows(report: dict, curve: str | None = None) -> list[dict]:
 
 def split_argument(argument: str) -> tuple[Path, str | None]:
     """``REPORT.json:NAME`` or ``LOG.jsonl:STEP`` → (path, NAME or STEP); anything else is a path alone."""
-    for suffix in (".jsonl:", ".json:"):  # the first such suffix ends the path: a curve's name may hold ":"
-        at = argument.find(suffix)
-        if at >= 0 and argument[at + len(suffix) :]:
-            return Path(argument[: at + len(suffix) - 1]), argument[at + len(suffix) :]
+    match = re.search(r"\.jsonl?:(?=.)", argument)  # the first one ends the path: a curve's name may hold ":"
+    if match:
+        return Path(argument[: match.end() - 1]), argument[match.end() :]
     return Path(argument), None
 
 
@@ -82,7 +82,7 @@ def load_curve(argument: str) -> tuple[str, list[dict]]:
         return f"{path}:{curve}", validation_rows(path, curve)
     report = json.loads(path.read_text())
     rows = sweep_rows(report, curve)
-    if not rows or "ssim" not in rows[0]:
+    if not any(row.get("ssim") is not None or row.get("psnr") is not None for row in rows):
         raise ValueError("a sweep without quality (run step_sweep.py with --quality)")
     label = f"{path}:{curve}" if curve else report.get("checkpoint", str(path))
     return label, rows

@@ -61,7 +61,8 @@ def rate_ratios(test_rates, test_quality, anchor_rates, anchor_quality) -> list[
     """Per test point, its rate over the anchor's rate at the same quality (the anchor's log-rate
     interpolated over quality with the same PCHIP as :func:`bd_rate`); ``None`` where the point's
     quality lies outside the anchor's range. Where BD-rate averages, this says where a curve
-    gains or loses: 1.4 = the test needs 40 % more bits than the anchor at that point's quality."""
+    gains or loses: 1.4 = the test needs 40 % more bits than the anchor at that point's quality.
+    A point with a non-positive or non-finite rate or a non-finite quality has ``None`` too."""
     ar, aq = _monotone(anchor_rates, anchor_quality)
     if len(aq) < 2:
         return [None] * len(list(test_rates))
@@ -69,6 +70,6 @@ def rate_ratios(test_rates, test_quality, anchor_rates, anchor_quality) -> list[
 
     log_rate = PchipInterpolator(aq, np.log(ar))
     return [
-        float(r / np.exp(log_rate(q))) if r > 0 and math.isfinite(q) and aq[0] <= q <= aq[-1] else None
-        for r, q in zip(test_rates, test_quality)
+        float(r / np.exp(log_rate(q))) if math.isfinite(r) and r > 0 and math.isfinite(q) and aq[0] <= q <= aq[-1] else None
+        for r, q in zip(test_rates, test_quality, strict=True)
     ]
