@@ -240,6 +240,20 @@ def is_small_image(height: int, width: int) -> bool:
     return min(lat_h, lat_w) <= SMALL_IMAGE_LATENT_SIDE and lat_h * lat_w <= SMALL_IMAGE_POSITIONS
 
 
+def scaled_latents(model: Model, pixels: np.ndarray, tile: int | None = DEFAULT_TILE, step: float | None = None) -> np.ndarray:
+    """(g_a(x) − median) / Δ in float32 [M, h, w], before rounding: the plain encoder's symbols
+    are its nearest integers (:func:`latent_symbols`); ``tile`` and ``step`` as there."""
+    step = model.step if step is None else float(step)
+    z = analysis_tiled(_padded(pixels), model.transforms.analysis, tile=tile or 1 << 30)
+    return (z - model.medians[:, None, None]) / np.float32(step)
+
+
+def _refuse_grid_model(model: Model) -> None:
+    """A model of grid tables has no version 1 tables: it writes format version 2."""
+    if model.entry.kind == "grid":
+        raise CodecError(f"model {model.id} holds grid tables: it writes format version 2 (--format-version 2)")
+
+
 def latent_symbols(
     model: Model,
     pixels: np.ndarray,
@@ -273,9 +287,8 @@ def latent_symbols(
         raise ValueError(f"search must be a non-negative number of steps, not {search!r}")
     height, width = pixels.shape[:2]
     if search == 0 and not is_small_image(height, width):
-        z = analysis_tiled(_padded(pixels), model.transforms.analysis, tile=tile or 1 << 30)
         # round((z − median) / Δ) in float32, half to even: the same operations as torch.round
-        return np.rint((z - model.medians[:, None, None]) / np.float32(step)).astype(np.int32)
+        return np.rint(scaled_latents(model, pixels, tile, step)).astype(np.int32)
 
     import torch
 
@@ -348,8 +361,7 @@ def encode_image(
     see :func:`latent_symbols`. Images over ``max_pixels`` are refused (from a file's header,
     before its pixels are decoded).
     """
-    if model.entry.kind == "grid":
-        raise CodecError(f"model {model.id} holds grid tables: it writes format version 2 (--format-version 2)")
+    _refuse_grid_model(model)  # before the pixels are read and analysed
     loaded = _as_pixels(image, max_pixels)
     pixels = loaded.pixels
     height, width = pixels.shape[:2]
@@ -368,8 +380,7 @@ def encode_symbols(symbols: np.ndarray, model: Model, width: int, height: int) -
 
     A model of grid tables has no version 1 tables and is refused (:class:`CodecError`).
     """
-    if model.entry.kind == "grid":
-        raise CodecError(f"model {model.id} holds grid tables: it writes format version 2 (--format-version 2)")
+    _refuse_grid_model(model)
     channels, lat_h, lat_w = symbols.shape
     coded = entropy.encode(symbols.reshape(channels, -1), model.tables)
     header = Header(model.id, model.digest16, width, height, channels, lat_h, lat_w, len(coded.payload))
@@ -486,4 +497,5 @@ __all__ = [
     "latent_symbols",
     "load_model",
     "reconstruct",
+    "scaled_latents",
 ]

@@ -47,11 +47,10 @@ def _digest(data: bytes) -> tuple[int, str]:
 def _matches_up_to_boundary_rounding(model, sample: Path, step: float, symbols, write, expected) -> bool:
     """Whether re-rounding some of the latents nearest a rounding boundary (see the module's
     docstring) makes ``write(symbols)`` the ``expected`` (bytes, sha256)."""
-    from rdcodec.codec import _as_pixels, _padded
-    from rdcodec.tiling import DEFAULT_TILE, analysis_tiled
+    from rdcodec.codec import scaled_latents
+    from rdcodec.image_io import read_image
 
-    z = analysis_tiled(_padded(_as_pixels(str(sample), 1 << 40).pixels), model.transforms.analysis, tile=DEFAULT_TILE)
-    u = ((z - model.medians[:, None, None]) / np.float32(step)).ravel()
+    u = scaled_latents(model, read_image(sample).pixels, step=step).ravel()  # the symbols before rounding
     distance = np.abs(np.abs(u - np.floor(u)) - 0.5)
     near = [i for i in np.argsort(distance)[:CANDIDATES] if distance[i] < BOUNDARY]
     flat = symbols.ravel()
