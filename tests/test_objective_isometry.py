@@ -173,6 +173,32 @@ def test_both_arms_start_from_the_shared_warmup(tmp_path, image_dir, capsys):
     assert "trained without the warm-up" in capsys.readouterr().err
 
 
+def test_one_process_per_arm_trains_what_the_turns_train(tmp_path, image_dir, capsys):
+    """``--arm``: two processes, one per arm (one core each), give each arm and its fine-tunes the
+    very weights the alternating run gives; before the shared warm-up exists it is refused."""
+    import torch
+
+    driver = load_tool("tools/experiments/objective_isometry.py")
+    configs = _arm_configs(tmp_path, image_dir)
+    _warmup_config(configs, image_dir)
+    turns, apart = tmp_path / "turns", tmp_path / "apart"
+    opts = ["--configs", str(configs), "--chunk", "2", "--lambda-factors", "2", "--finetune-steps", "2", "--no-progress"]
+    assert driver.main(["train", "--work", str(apart), *opts, "--arm", "balle"]) == 2
+    assert "warm-up is not trained yet" in capsys.readouterr().err
+    assert not (apart / "balle").exists()
+
+    assert driver.main(["train", "--work", str(turns), *opts]) == 0
+    (apart / "warmup").mkdir(parents=True)
+    shutil.copyfile(turns / "warmup" / "final-2.pt", apart / "warmup" / "final-2.pt")
+    assert driver.main(["train", "--work", str(apart), *opts, "--arm", "balle", "--until", "2"]) == 0
+    assert driver.trained_step(apart / "balle") == 2 and not (apart / "radogaga").exists()
+    for arm in ("balle", "radogaga"):
+        assert driver.main(["train", "--work", str(apart), *opts, "--arm", arm]) == 0
+    for run in ("radogaga", "balle", "radogaga-lam2", "balle-lam2"):
+        a, b = (torch.load(w / run / "checkpoint.pt", weights_only=False)["model"] for w in (turns, apart))
+        assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), run
+
+
 def test_a_warmup_that_differs_beyond_its_objective_is_refused(tmp_path, image_dir, capsys):
     driver = load_tool("tools/experiments/objective_isometry.py")
     configs = _arm_configs(tmp_path, image_dir)

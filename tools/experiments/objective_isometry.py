@@ -21,7 +21,8 @@ R + λ1·D(x, g(z)) + λ2·D(g(z), g(z + ε)). For the same λ both weigh distor
 expectation, so they land at comparable rates.
 
 ``train``: each arm runs in ``WORK/ARM/`` through the one training loop, ``--chunk`` steps at a
-time, arm after arm, up to the configs' ``steps`` (or ``--until`` a step, for now: a session
+time, arm after arm (or, with ``--arm ARM``, one arm per process, so two cores train both side
+by side), up to the configs' ``steps`` (or ``--until`` a step, for now: a session
 that has only part of a core's time stops there, and the next call goes on). The schedule is a constant rate, so stopping at a
 chunk's end and resuming is the same run. Then each arm's final weights are frozen as
 ``WORK/ARM/final-STEPS.pt`` and fine-tuned at λ·f for every ``--lambda-factors`` f
@@ -182,12 +183,25 @@ def train_arms(
     progress: bool,
     until: int | None = None,
     warmup=None,
+    only: str | None = None,
 ) -> dict:
     """The shared ``warmup`` (if any) first, then both arms from it to their ``steps`` (or to
     ``until`` for now) in alternating chunks, then their λ fine-tunes once both are complete;
-    returns {run directory name: step}."""
+    returns {run directory name: step}.
+
+    ``only`` trains one arm (and then its fine-tunes) by itself, so that two processes, one per
+    arm, can train the arms side by side on two cores; the warm-up must exist already (one
+    process trains it, not two at once). Equal compute is still equal steps: give both
+    processes the same ``until``.
+    """
     from rdcodec.train.codec_task import train
 
+    if only is not None:
+        if only not in arms:
+            raise ExperimentError(f"no arm {only!r}: the arms are {', '.join(arms)}")
+        if warmup is not None and not (work / "warmup" / f"final-{warmup.steps}.pt").exists():
+            raise ExperimentError("the shared warm-up is not trained yet: train it first, without --arm")
+        arms = {only: arms[only]}
     if warmup is not None:
         start = train_warmup(warmup, work, progress)
         for arm in arms:
@@ -375,6 +389,9 @@ def main(argv=None) -> int:
     t.add_argument("--chunk", type=int, default=1000, help="steps per turn of each arm")
     t.add_argument("--until", type=int, default=None, help="stop both arms at this step for now (resume later)")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument(
+        "--arm", choices=ARMS, default=None, help="train this arm (and its fine-tunes) only: one process per arm, one core each"
+    )
     e = sub.choices["evaluate"]
     e.add_argument("--images", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
@@ -395,7 +412,9 @@ def main(argv=None) -> int:
         if args.command == "train":
             if args.chunk <= 0 or args.finetune_steps <= 0:
                 raise ExperimentError("--chunk and --finetune-steps must be positive")
-            done = train_arms(arms, args.work, args.chunk, factors, args.finetune_steps, not args.no_progress, args.until, warmup)
+            done = train_arms(
+                arms, args.work, args.chunk, factors, args.finetune_steps, not args.no_progress, args.until, warmup, args.arm
+            )
             print(json.dumps(done), file=sys.stderr)
         else:
             quant_steps = [float(d) for d in args.quant_steps.split(",")]
