@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,7 @@ def load_tool(relative: str):
     path = Path(__file__).resolve().parent.parent / relative
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as importlib's recipe does: a tool's dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
