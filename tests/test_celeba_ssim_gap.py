@@ -40,6 +40,9 @@ def test_a_run_that_does_not_improve_never_reaches_the_target(tmp_path):
     assert fit.alpha < 0 and fit.steps_to_target is None and fit.hours_to_target is None
     with pytest.raises(ValueError, match="the fit needs 3"):
         gap.fit_trend(log, fit_from=2500, target=0.93)
+    log.write_text(log.read_text() + "{broken\n")
+    with pytest.raises(ValueError, match=r"flat.jsonl:4: not a JSON record"):
+        gap.fit_trend(log, fit_from=0, target=0.93)
 
 
 def test_identical_images_score_one_under_every_ssim_definition():
@@ -54,6 +57,27 @@ def test_identical_images_score_one_under_every_ssim_definition():
     assert all(0 < v < 1 for k, v in scores.items() if k != "psnr_db")
     # the stabilising constants raise SSIM: eq. 61 without them scores a blur lower
     assert scores["eq61_gaussian11"] < scores["training_ssim_rgb"]
+
+
+def test_eq61_on_uniform_windows_is_the_universal_quality_index_computed_by_hand():
+    import torch
+
+    gap = load_tool("tools/experiments/celeba_ssim_gap.py")
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64)
+    y = (x + 0.2 * torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64)).clamp(0, 1)
+    c = 1e-8  # (K·1)² with K = 10⁻⁴
+    values = []
+    for ch in range(3):
+        for i in range(12 - 6):
+            for j in range(12 - 6):
+                a, b = x[0, ch, i : i + 7, j : j + 7].numpy(), y[0, ch, i : i + 7, j : j + 7].numpy()
+                ma, mb = a.mean(), b.mean()
+                va, vb, cov = (a * a).mean() - ma**2, (b * b).mean() - mb**2, (a * b).mean() - ma * mb
+                values.append((2 * ma * mb + c) / (ma**2 + mb**2 + c) * (2 * cov + c) / (va + vb + c))
+    scores = gap.ssim_definitions(x, y)
+    assert scores["eq61_uniform7"] == pytest.approx(float(np.mean(values)), abs=1e-7)
+    assert abs(scores["eq61_uniform7"] - scores["eq61_gaussian11"]) > 1e-3  # the window is not the Gaussian one
 
 
 def test_a_face_snapshot_is_scored_as_the_driver_scores_it(tmp_path):
@@ -81,8 +105,8 @@ def test_a_face_snapshot_is_scored_as_the_driver_scores_it(tmp_path):
     assert gap.main([*args, "-o", str(out)]) == 0
     scores = json.loads(out.read_text())["definitions"]["radogaga"]
     assert scores["step"] == 7 and scores["kind"] == "radogaga" and scores["faces"] == 4
-    reloaded, _, _ = gap.load_face_network(snapshot)
-    expected = reconstruction_ssim(reloaded, load_faces(data, limit=4, size=32))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})  # as shipped: bf16
+    expected = reconstruction_ssim(model, load_faces(data, limit=4, size=32))
     assert scores["training_ssim_rgb"] == pytest.approx(expected, abs=1e-6)
     assert math.isfinite(scores["eq61_uniform7"]) and scores["psnr_db"] > 0
     # the output is never overwritten
@@ -91,9 +115,32 @@ def test_a_face_snapshot_is_scored_as_the_driver_scores_it(tmp_path):
     assert out.read_bytes() == before
 
 
+@pytest.mark.parametrize("content", [b"not a torch file", None])
+def test_a_file_that_is_not_a_face_network_is_one_error_line(tmp_path, capsys, content):
+    import torch
+
+    gap = load_tool("tools/experiments/celeba_ssim_gap.py")
+    bad = tmp_path / "bad.pt"
+    if content is None:  # a checkpoint, but of no face network
+        torch.save({"model": {}, "step": 1, "config": {"kind": "radogaga", "model": {"channels": 8, "bogus": 1}}}, bad)
+    else:
+        bad.write_bytes(content)
+    (tmp_path / "faces").mkdir()
+    args = ["--snapshot", f"x={bad}", "--data", str(tmp_path / "faces"), "-o", str(tmp_path / "g.json")]
+    assert gap.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("celeba_ssim_gap: error:") and str(bad) in err[0]
+    assert not (tmp_path / "g.json").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--log", "nolabel.jsonl"], "NAME=PATH"), (["--snapshot", "a=b.pt"], "--snapshot needs --data"), ([], "at least one")],
+    [
+        (["--log", "nolabel.jsonl"], "NAME=PATH"),
+        (["--snapshot", "a=b.pt"], "--snapshot needs --data"),
+        (["--snapshot", "a=b.pt", "--data", ".", "--held-out", "0"], "at least 1"),
+        ([], "at least one"),
+    ],
 )
 def test_bad_arguments_are_one_error_line(tmp_path, capsys, args, message):
     gap = load_tool("tools/experiments/celeba_ssim_gap.py")

@@ -734,6 +734,23 @@ def test_a_valid_training_config_reaches_training(tmp_path, fake_training):
     assert len(fake_training) == 1 and fake_training[0][0].train_dirs == [str(SAMPLES)]
 
 
+def test_a_run_directory_another_process_trains_is_refused(tmp_path):
+    """Two processes in one run directory would resume from one checkpoint and overwrite each
+    other's; the second is refused before it loads or writes anything (a paused run holds its lock)."""
+    from rdcodec.train.run_lock import holding
+
+    run = tmp_path / "run"
+    args = ["train", "--run-dir", str(run), "--set", f'train_dirs=["{SAMPLES}"]', "--set", "steps=1", "--no-progress"]
+    args += ["--set", "network.N=8", "--set", "network.M=8", "--set", "batch_size=1", "--set", "compile=false"]
+    with holding(run):
+        result = CliRunner().invoke(main, args)
+        assert_contract(result, tmp_path, outputs=[run / "checkpoint.pt", run / "log.jsonl"])
+        assert "another process" in result.stderr
+    result = CliRunner().invoke(main, [*args, "--set", "val_every=0"])  # released: it trains
+    assert result.exit_code == 0, result.output
+    assert (run / "checkpoint.pt").exists()
+
+
 def test_the_reference_loader_raises_one_error_type(tmp_path):
     from rdcodec.eval.rd_curve import ReferenceFileError, load_reference
 

@@ -48,8 +48,8 @@ def github_anchors(page: Path) -> set[str]:
     return anchors
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_fences_close_and_links_resolve(page):
+def broken_links(page: Path, root: Path = ROOT) -> list[str]:
+    """``"LINE: TARGET (why)"`` for each relative link of ``page`` inside ``root`` that leads nowhere."""
     broken = []
     for number, line in prose_lines(page):
         for target in LINK.findall(line):
@@ -57,12 +57,18 @@ def test_fences_close_and_links_resolve(page):
                 continue
             path, _, anchor = target.partition("#")
             resolved = (page.parent / path).resolve() if path else page
-            if not resolved.is_relative_to(ROOT):
+            if not resolved.is_relative_to(root):
                 continue
             if not resolved.exists():
                 broken.append(f"{number}: {target} (no such file)")
             elif anchor and resolved.suffix == ".md" and anchor not in github_anchors(resolved):
                 broken.append(f"{number}: {target} (no such heading)")
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fences_close_and_links_resolve(page):
+    broken = broken_links(page)
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
 
 
@@ -76,3 +82,9 @@ def test_the_checks_see_what_they_are_for(tmp_path):
         list(prose_lines(page))
     page.write_text("# A title 0.93\n## Twice\n## Twice\n")
     assert github_anchors(page) == {"a-title-093", "twice", "twice-1"}
+    (tmp_path / "other.md").write_text("# Other\n")
+    page.write_text(
+        "# Top\n[ok](other.md#other) [gone](missing.md) [bad anchor](other.md#nope) [self](#top) [web](https://x.org/y)\n"
+        "```\n[in code](nowhere.md)\n```\n"
+    )
+    assert broken_links(page, root=tmp_path) == ["2: missing.md (no such file)", "2: other.md#nope (no such heading)"]

@@ -178,6 +178,8 @@ def test_one_process_per_arm_trains_what_the_turns_train(tmp_path, image_dir, ca
     very weights the alternating run gives; before the shared warm-up exists it is refused."""
     import torch
 
+    from rdcodec.train.run_lock import holding
+
     driver = load_tool("tools/experiments/objective_isometry.py")
     configs = _arm_configs(tmp_path, image_dir)
     _warmup_config(configs, image_dir)
@@ -192,6 +194,12 @@ def test_one_process_per_arm_trains_what_the_turns_train(tmp_path, image_dir, ca
     shutil.copyfile(turns / "warmup" / "final-2.pt", apart / "warmup" / "final-2.pt")
     assert driver.main(["train", "--work", str(apart), *opts, "--arm", "balle", "--until", "2"]) == 0
     assert driver.trained_step(apart / "balle") == 2 and not (apart / "radogaga").exists()
+    # an arm another process trains (or holds paused) is refused, one line, nothing trained
+    with holding(apart / "balle"):
+        assert driver.main(["train", "--work", str(apart), *opts, "--arm", "balle"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("objective_isometry: error:") and "another process" in err[-1]
+    assert driver.trained_step(apart / "balle") == 2
     for arm in ("balle", "radogaga"):
         assert driver.main(["train", "--work", str(apart), *opts, "--arm", arm]) == 0
     for run in ("radogaga", "balle", "radogaga-lam2", "balle-lam2"):

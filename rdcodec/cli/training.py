@@ -78,9 +78,13 @@ def train_command(config, run_dir, overrides, no_progress):
     except (ConfigError, CommandError) as exc:
         fail(str(exc))
     # the training loop is imported only once the config and its data are known to be usable
-    from rdcodec.train import train
+    from rdcodec.train import RunDirectoryInUse, train
+    from rdcodec.train.checkpoint import CheckpointError
 
-    train(cfg, Path(run_dir), progress=not no_progress)
+    try:
+        train(cfg, Path(run_dir), progress=not no_progress)
+    except (RunDirectoryInUse, CheckpointError) as exc:
+        fail(str(exc))
 
 
 #: model ids go into file names and (ASCII, at most 64 bytes) into every stream's header

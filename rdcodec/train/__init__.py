@@ -6,6 +6,7 @@ data.py              random crops (flips, rescaling) from images held in memory
 heap.py              memory settings so training steps reuse their pages (glibc heap, huge pages)
 checkpoint.py        the one checkpoint schema, written atomically
 loop.py              the one loop: resume, LR schedule, logging, validation, checkpoints
+run_lock.py          one process per run directory (an exclusive lock while a run trains)
 codec_task.py        the codec network: eq. 5 / Ballé (fixed or variable Δ), decoder phase, DDP
 face_task.py         the §5.3 face networks (RaDOGAGA, β-VAE)
 """
@@ -17,6 +18,7 @@ _LAZY = {
     "TrainConfig": "rdcodec.train.config",
     "apply_override": "rdcodec.train.config",
     "load_train_config": "rdcodec.train.config",
+    "RunDirectoryInUse": "rdcodec.train.run_lock",
     "train": "rdcodec.train.codec_task",
 }
 

@@ -10,6 +10,7 @@ decoder phases in :mod:`rdcodec.train.codec_task`, the §5.3 face networks in
                                every val_every: task.validate() ──► "val" records (kept in history)
                                every checkpoint_every and at the end: checkpoint (atomic)
     run_dir/log.jsonl: one "start" record per launch (with the config), then train/val records
+    run_dir/.lock: held while the run trains (one process per run directory)
 
 The learning rate is constant, or follows ``torch.optim.lr_scheduler``'s cosine annealing
 from each group's base rate to ``lr_final`` between ``lr_decay_start`` and ``steps``. The
@@ -29,6 +30,7 @@ from typing import Protocol
 
 import torch
 
+from rdcodec.train import run_lock
 from rdcodec.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
@@ -104,8 +106,19 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, base_lrs: list[float], set
 
 
 def run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record: dict | None = None) -> Path:
-    """Train ``task`` in ``run_dir`` up to ``settings.steps`` (resuming); returns the checkpoint path."""
-    run_dir = Path(run_dir)
+    """Train ``task`` in ``run_dir`` up to ``settings.steps`` (resuming); returns the checkpoint path.
+
+    The process that writes (``task.is_main``) holds the run directory's lock throughout
+    (:mod:`rdcodec.train.run_lock`): a second process on the same directory is refused with
+    :class:`~rdcodec.train.run_lock.RunDirectoryInUse` before it loads anything.
+    """
+    if not task.is_main:
+        return _run(task, Path(run_dir), settings, start_record)
+    with run_lock.holding(Path(run_dir)):
+        return _run(task, Path(run_dir), settings, start_record)
+
+
+def _run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record: dict | None) -> Path:
     ckpt_path = run_dir / "checkpoint.pt"
     step, train_seconds, history, task_state = 0, 0.0, [], {}
     if ckpt_path.exists():

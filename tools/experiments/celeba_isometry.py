@@ -116,10 +116,17 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": {}}
+    from rdcodec.train.checkpoint import CheckpointError
+    from rdcodec.train.run_lock import RunDirectoryInUse
+
     for kind in args.models.split(","):
-        model, history, steps = train_face_model(
-            face_config(kind, args), train_faces, args.work / kind, held_out=held_out[: args.monitor_images]
-        )
+        try:
+            model, history, steps = train_face_model(
+                face_config(kind, args), train_faces, args.work / kind, held_out=held_out[: args.monitor_images]
+            )
+        except (RunDirectoryInUse, CheckpointError) as exc:
+            print(f"celeba_isometry: error: {exc}", file=sys.stderr)
+            return 2
         results["models"][kind] = {
             **analyse(kind, model, held_out, args, args.out),
             "trained_steps": steps,

@@ -12,8 +12,8 @@ Two questions, one JSON file:
    ``log.jsonl``), its held-out SSIM records from ``--fit-from`` on are fitted with a power law,
    1 − SSIM(t) = a·t^(−α) (least squares in log–log), and the fit is solved for the step where
    SSIM reaches ``--target``. An extrapolation, and says so: it is the rate of improvement the
-   run shows, not a bound. With the median training step time of the log, that step count is
-   also given in hours of this machine.
+   run shows, not a bound. That step count is also given in hours at the median step time the
+   log records (of whatever machines wrote it).
 2. **Is the gap a matter of definition?** The paper's SSIM (appendix C, eq. 61) is the product
    2μxμy/(μx²+μy²) · 2σxy/(σx²+σy²) averaged over N×N windows: no stabilising constants, window
    unstated. For each ``--snapshot`` (a face network's weights) the held-out reconstructions are
@@ -52,36 +52,60 @@ class TrendFit:
     last_ssim: float
     a: float
     alpha: float
-    r2: float  # of the fit, in log(1 − SSIM)
+    r2: float | None  # of the fit, in log(1 − SSIM); None where the records do not vary
     target: float
     steps_to_target: float | None  # None: the fit never reaches it (α ≤ 0)
     median_sec_per_step: float | None
     hours_to_target: float | None
 
 
+@dataclasses.dataclass(frozen=True)
+class HeldOutScores:
+    """One face network's held-out reconstructions under each reading of SSIM (means over faces)."""
+
+    snapshot: str
+    kind: str  # "radogaga" or "betavae"
+    step: int
+    faces: int
+    training_ssim_rgb: float  # the driver's metric: pytorch-msssim, Gaussian 11, σ 1.5, K (0.01, 0.03)
+    ssim_luma: float  # the same on BT.601 Y
+    eq61_gaussian11: float  # eq. 61: no stabilising constants (10⁻⁸), the Gaussian window
+    eq61_uniform7: float  # eq. 61 on 7×7 uniform windows
+    psnr_db: float
+
+
+def read_log(log: Path) -> list[dict]:
+    """The records of a run's ``log.jsonl`` (a bad line is named by file and line)."""
+    records = []
+    for number, line in enumerate(log.read_text().splitlines(), 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise ValueError(f"{log}:{number}: not a JSON record") from None
+    return records
+
+
 def held_out_records(log: Path) -> list[tuple[int, float]]:
     """(step, held-out SSIM) of a face run's log, in step order (a resumed run's repeats: the last)."""
     seen: dict[int, float] = {}
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
+    for record in read_log(log):
         if record.get("kind") == "val" and "held_out_ssim" in record:
             seen[int(record["step"])] = float(record["held_out_ssim"])
     return sorted(seen.items())
 
 
 def median_step_seconds(log: Path) -> float | None:
-    times = [
-        float(r["sec_per_step"])
-        for r in map(json.loads, log.read_text().splitlines())
-        if r.get("kind") == "train" and r.get("sec_per_step")
-    ]
+    """The median ``sec_per_step`` of the log's training records (None if it has none)."""
+    times = [float(r["sec_per_step"]) for r in read_log(log) if r.get("kind") == "train" and r.get("sec_per_step")]
     return statistics.median(times) if times else None
 
 
 def fit_trend(log: Path, fit_from: int, target: float) -> TrendFit:
+    """The power law 1 − SSIM(t) = a·t^(−α) through the log's held-out SSIM records from
+    ``fit_from`` on (steps ≥ 1), solved for the step where SSIM reaches ``target``."""
     import numpy as np
 
-    points = [(t, s) for t, s in held_out_records(log) if t >= fit_from]
+    points = [(t, s) for t, s in held_out_records(log) if t >= max(fit_from, 1)]
     if len(points) < 3:
         raise ValueError(f"{log}: {len(points)} held-out SSIM records from step {fit_from} on; the fit needs 3")
     if any(s >= 1 for _, s in points):
@@ -90,7 +114,8 @@ def fit_trend(log: Path, fit_from: int, target: float) -> TrendFit:
     y = np.log([1 - p[1] for p in points])
     slope, intercept = np.polyfit(t, y, 1)
     residual = y - (intercept + slope * t)
-    r2 = 1 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+    spread = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(residual @ residual) / spread if spread > 0 else None
     alpha = -float(slope)
     steps = math.exp((math.log(1 - target) - intercept) / slope) if alpha > 0 else None
     sec = median_step_seconds(log)
@@ -112,16 +137,18 @@ def fit_trend(log: Path, fit_from: int, target: float) -> TrendFit:
 
 def load_face_network(path: Path):
     """A face network (``rdcodec.model.face``) from a run's checkpoint or weights-only snapshot."""
-    import torch
-
     from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA
+    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     config = state.get("config") or {}
-    if config.get("kind") not in ("radogaga", "betavae") or "model" not in config:
-        raise ValueError(f"{path} is not a face network's checkpoint (no config.kind / config.model)")
-    model = (FaceRaDOGAGA if config["kind"] == "radogaga" else FaceBetaVAE)(FaceConfig(**config["model"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    if not isinstance(config, dict) or config.get("kind") not in ("radogaga", "betavae") or "model" not in config:
+        raise CheckpointError(f"{path}: not a face network's checkpoint (no config.kind / config.model)")
+    try:
+        model = (FaceRaDOGAGA if config["kind"] == "radogaga" else FaceBetaVAE)(FaceConfig(**config["model"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    except (TypeError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: its weights do not fit its face network ({type(exc).__name__})") from None
     return model.eval(), int(state["step"]), config["kind"]
 
 
@@ -153,7 +180,7 @@ def ssim_definitions(x, x_hat) -> dict[str, float]:
     return {name: float(v.mean()) for name, v in scores.items()}
 
 
-def score_network(path: Path, data: Path, held_out: int, batch: int = 250) -> dict:
+def score_network(path: Path, data: Path, held_out: int, batch: int = 250) -> HeldOutScores:
     """The held-out faces (the first ``held_out`` of ``data``, at the network's size) scored
     under every definition of :func:`ssim_definitions`."""
     import torch
@@ -168,9 +195,9 @@ def score_network(path: Path, data: Path, held_out: int, batch: int = 250) -> di
             x = faces[i : i + batch]
             for name, value in ssim_definitions(x, model.decode_latent(model.encode_latent(x))).items():
                 sums[name] = sums.get(name, 0.0) + value * len(x)
-    return {"snapshot": str(path), "kind": kind, "step": step, "faces": len(faces)} | {
-        name: total / len(faces) for name, total in sums.items()
-    }
+    return HeldOutScores(
+        snapshot=str(path), kind=kind, step=step, faces=len(faces), **{name: total / len(faces) for name, total in sums.items()}
+    )
 
 
 def _named(values: list[str], flag: str) -> dict[str, Path]:
@@ -199,6 +226,8 @@ def main(argv=None) -> int:
             raise ValueError("give at least one --log or --snapshot")
         if snapshots and args.data is None:
             raise ValueError("--snapshot needs --data")
+        if args.held_out < 1:
+            raise ValueError("--held-out must be at least 1")
         if args.output.exists():
             raise ValueError(f"{args.output} exists: remove it first")
         result: dict = {
@@ -206,18 +235,21 @@ def main(argv=None) -> int:
             "trend": {name: dataclasses.asdict(fit_trend(log, args.fit_from, args.target)) for name, log in logs.items()},
         }
         if snapshots:
-            result["definitions"] = {name: score_network(path, args.data, args.held_out) for name, path in snapshots.items()}
+            result["definitions"] = {
+                name: dataclasses.asdict(score_network(path, args.data, args.held_out)) for name, path in snapshots.items()
+            }
+        from rdcodec import atomic_file
+
+        atomic_file.write_text(args.output, json.dumps(result, indent=2) + "\n")
     except (ValueError, OSError, KeyError) as exc:
         print(f"celeba_ssim_gap: error: {exc}", file=sys.stderr)
         return 2
-    from rdcodec import atomic_file
-
-    atomic_file.write_text(args.output, json.dumps(result, indent=2) + "\n")
     for name, fit in result["trend"].items():
         print(
-            f"{name}: 1 − SSIM ∝ t^−{fit['alpha']:.3f} (R² {fit['r2']:.3f}) from step {fit['fit_from']}; "
+            f"{name}: 1 − SSIM ∝ t^−{fit['alpha']:.3f} (R² {fit['r2'] if fit['r2'] is None else round(fit['r2'], 3)}) "
+            f"from step {fit['fit_from']}; "
             f"SSIM {fit['target']} at step {fit['steps_to_target'] or float('nan'):.3g} "
-            f"({fit['hours_to_target'] or float('nan'):.3g} h here)",
+            f"({fit['hours_to_target'] or float('nan'):.3g} h at the log's median step time)",
             file=sys.stderr,
         )
     for name, scores in result.get("definitions", {}).items():

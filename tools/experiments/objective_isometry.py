@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Issue 19 §1: RaDOGAGA (paper eq. 5) against the Ballé objective, same network, data and steps.
 
-    # training (resumable; the two arms take turns in chunks, so both always have equal steps)
+    # training (resumable; the two arms take turns in chunks, so both always have equal steps;
+    # or --arm ARM: one process per arm, side by side, equal steps at a common --until)
     python tools/experiments/objective_isometry.py train --work /root/isometry
     # evaluation on Kodak (real files, latent geometry, figures)
     python tools/experiments/objective_isometry.py evaluate --work /root/isometry \
@@ -200,7 +201,7 @@ def train_arms(
         if only not in arms:
             raise ExperimentError(f"no arm {only!r}: the arms are {', '.join(arms)}")
         if warmup is not None and not (work / "warmup" / f"final-{warmup.steps}.pt").exists():
-            raise ExperimentError("the shared warm-up is not trained yet: train it first, without --arm")
+            raise ExperimentError("the shared warm-up is not trained yet: train it first (train --until 0, without --arm)")
         arms = {only: arms[only]}
     if warmup is not None:
         start = train_warmup(warmup, work, progress)
@@ -213,6 +214,8 @@ def train_arms(
     steps = next(iter(arms.values())).steps
     target = steps if until is None else min(steps, until)
     stop = min(arm_step for arm_step in (trained_step(work / arm) for arm in arms))
+    if only is not None:  # no turns to take: straight to the target, one launch (one compile)
+        chunk = max(target, 1)
     while stop < target:
         stop = min(target, (stop // chunk + 1) * chunk)
         for arm, cfg in arms.items():
@@ -404,6 +407,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from rdcodec.train.config import ConfigError
+    from rdcodec.train.run_lock import RunDirectoryInUse
 
     try:
         factors = [float(f) for f in args.lambda_factors.split(",") if f]
@@ -444,7 +448,7 @@ def main(argv=None) -> int:
                     file=sys.stderr,
                 )
             print(f"eq. 5 against Ballé: {results['radogaga_against_balle']}", file=sys.stderr)
-    except (ExperimentError, ConfigError, ValueError, OSError) as exc:
+    except (ExperimentError, ConfigError, RunDirectoryInUse, ValueError, OSError) as exc:
         print(f"objective_isometry: error: {exc}", file=sys.stderr)
         return 2
     return 0
