@@ -153,6 +153,11 @@ def check_start(run_dir: Path, start: Path) -> dict:
     return origin
 
 
+def warmup_final(work: Path, warmup) -> Path:
+    """Where the shared warm-up's final weights are: ``WORK/warmup/final-STEPS.pt``."""
+    return work / "warmup" / f"final-{warmup.steps}.pt"
+
+
 def train_warmup(warmup, work: Path, progress: bool) -> Path:
     """The shared warm-up trained to its steps (resumable); its final weights ``WORK/warmup/final-STEPS.pt``.
 
@@ -162,8 +167,7 @@ def train_warmup(warmup, work: Path, progress: bool) -> Path:
     """
     from rdcodec.train.codec_task import train
 
-    run_dir = work / "warmup"
-    final = run_dir / f"final-{warmup.steps}.pt"
+    run_dir, final = work / "warmup", warmup_final(work, warmup)
     if final.exists():
         return final
     if trained_step(run_dir) < warmup.steps:
@@ -200,7 +204,7 @@ def train_arms(
     if only is not None:
         if only not in arms:
             raise ExperimentError(f"no arm {only!r}: the arms are {', '.join(arms)}")
-        if warmup is not None and not (work / "warmup" / f"final-{warmup.steps}.pt").exists():
+        if warmup is not None and not warmup_final(work, warmup).exists():
             raise ExperimentError("the shared warm-up is not trained yet: train it first (train --until 0, without --arm)")
         arms = {only: arms[only]}
     if warmup is not None:
@@ -349,7 +353,7 @@ def evaluate(
             "geometry": reports[arm].to_dict(),
         }
     if warmup is not None:  # the common start: where each objective took the same weights
-        start = work / "warmup" / f"final-{warmup.steps}.pt"
+        start = warmup_final(work, warmup)
         network, state = load_trained_network(start)
         for arm in arms:
             check_start(work / arm, start)
