@@ -10,6 +10,7 @@ from conftest import load_tool, synthetic_folder, synthetic_image, tiny_train_co
 
 from rdcodec.train.codec_task import train
 from rdcodec.train.config import ConfigError, apply_override, load_train_config
+from rdcodec.train.run_log import log_path, read_records
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def _config(image_dir, steps, kind="radogaga"):
 
 
 def _records(run_dir, kind):
-    return [r for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if r["kind"] == kind]
+    return [r for r in read_records(log_path(run_dir)) if r["kind"] == kind]
 
 
 @pytest.mark.parametrize("kind", ["radogaga", "balle"])

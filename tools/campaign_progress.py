@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def collect(run_dirs: list[Path]) -> list[dict]:
-    """Validation rows in step order; a later run's records replace an earlier one's at the same step."""
+    """Validation rows in step order; a later record (a later run's, or a resumed run's repeat)
+    replaces an earlier one at the same step and Δ."""
+    from rdcodec.train.run_log import log_path, read_records
+
     rows: dict[tuple[int, float], dict] = {}
     for run in run_dirs:
         seconds = 0.0
-        for line in (run / "log.jsonl").read_text().splitlines():
-            if not line.strip():
-                continue
-            rec = json.loads(line)
+        for rec in read_records(log_path(run)):
             if rec["kind"] == "train":
                 seconds = rec.get("train_seconds", seconds)
             elif rec["kind"] == "val":
@@ -141,7 +141,13 @@ def main(argv=None) -> int:
         "kodak": [compact(json.loads(k.read_text()), k) for k in args.kodak],
         "cid22": [compact(json.loads(k.read_text()), k) for k in args.cid22],
     }
-    rows, reports = merge(previous, collect(args.runs), new_reports)
+    from rdcodec.train.run_log import RunLogError
+
+    try:
+        validation = collect(args.runs)
+    except (RunLogError, OSError) as exc:
+        p.error(str(exc))
+    rows, reports = merge(previous, validation, new_reports)
     runs = list((previous or {}).get("runs", []))
     runs += [str(r) for r in args.runs if str(r) not in runs]
     report = {

@@ -63,14 +63,12 @@ def validation_rows(log: Path, step: str) -> list[dict]:
     """The validation rows (bpp, ssim, psnr per Δ) a training log holds for ``step``, by Δ."""
     if not step.isdigit():
         raise ValueError(f"a training log is read at a step (LOG.jsonl:STEP), not {step!r}")
-    by_delta = {}
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("kind") == "val" and record.get("step") == int(step):
-            by_delta[record["quant_step"]] = record
-    if not by_delta:
+    from rdcodec.train.run_log import last_per_key, read_records
+
+    at_step = [r for r in read_records(log) if r.get("kind") == "val" and r.get("step") == int(step)]
+    if not at_step:
         raise ValueError(f"no validation at step {step}")
-    return [by_delta[delta] for delta in sorted(by_delta)]
+    return last_per_key(at_step, key=lambda record: record["quant_step"])
 
 
 def load_curve(argument: str) -> tuple[str, list[dict]]:

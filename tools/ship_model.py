@@ -24,7 +24,6 @@ the weights were made. Then measure it with ``tools/bench_codec.py ../shared/dat
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def training_history(run: Path) -> dict:
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    from rdcodec.train.run_log import log_path, read_records
+
+    records = read_records(log_path(run))
     starts = [r for r in records if r["kind"] == "start"]
     last_step = max((r["step"] for r in records if r["kind"] in ("train", "val")), default=0)
     phases = []

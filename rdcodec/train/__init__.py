@@ -7,6 +7,7 @@ heap.py              memory settings so training steps reuse their pages (glibc 
 checkpoint.py        the one checkpoint schema, written atomically
 loop.py              the one loop: resume, LR schedule, logging, validation, checkpoints
 run_lock.py          one process per run directory (an exclusive lock while a run trains)
+run_log.py           a run's log.jsonl: the loop's writer, the tools' reader (torn lines, repeated steps)
 codec_task.py        the codec network: eq. 5 / Ballé (fixed or variable Δ), decoder phase, DDP
 face_task.py         the §5.3 face networks (RaDOGAGA, β-VAE)
 """

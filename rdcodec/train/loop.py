@@ -10,6 +10,7 @@ decoder phases in :mod:`rdcodec.train.codec_task`, the §5.3 face networks in
                                every val_every: task.validate() ──► "val" records (kept in history)
                                every checkpoint_every and at the end: checkpoint (atomic)
     run_dir/log.jsonl: one "start" record per launch (with the config), then train/val records
+                       (rdcodec.train.run_log: the one writer and the one reader)
     run_dir/.lock: held while the run trains (one process per run directory)
 
 The learning rate is constant, or follows ``torch.optim.lr_scheduler``'s cosine annealing
@@ -32,6 +33,7 @@ import torch
 
 from rdcodec.train import run_lock
 from rdcodec.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rdcodec.train.run_log import RunLogWriter, log_path
 
 
 class TrainingTask(Protocol):
@@ -146,9 +148,10 @@ def _run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record
     log = None
     if task.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        log = (run_dir / "log.jsonl").open("a")
-        log.write(json.dumps({"step": step, "kind": "start", **(start_record or {})}) + "\n")
-        log.flush()
+        log = RunLogWriter(log_path(run_dir))
+        if log.cut_bytes:
+            print(f"{log.path}: cut a torn last line ({log.cut_bytes} bytes) left by a killed run", file=sys.stderr)
+        log.append({"step": step, "kind": "start", **(start_record or {})})
     bar = None
     if settings.progress and task.is_main and step < settings.steps:
         from tqdm import tqdm
@@ -183,8 +186,7 @@ def _run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record
                     "train_seconds": train_seconds,
                 }
                 rec.update({k: v / n_running for k, v in running.items()})
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
+                log.append(rec)
                 running, n_running, t_last = {}, 0, time.time()
             at_checkpoint = step % settings.checkpoint_every == 0 or step == settings.steps
             at_validation = settings.val_every > 0 and (step % settings.val_every == 0 or step == settings.steps)
@@ -195,7 +197,7 @@ def _run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record
                     rec = {"step": step, "kind": "val", **rec}
                     history.append(rec)
                     if log:
-                        log.write(json.dumps(rec) + "\n")
+                        log.append(rec)
                     if bar is not None:
                         bar.write(
                             " ".join(
@@ -204,8 +206,6 @@ def _run(task: TrainingTask, run_dir: Path, settings: LoopSettings, start_record
                         )
                     elif not settings.progress:
                         print(json.dumps(rec), file=sys.stderr)
-                if log:
-                    log.flush()
                 task.model.train()
             if at_checkpoint and task.is_main:
                 save_checkpoint(

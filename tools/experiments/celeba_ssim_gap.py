@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from rdcodec.train.run_log import last_per_key, read_records  # noqa: E402  (after the path insert; no torch)
+
 EQ61_K = (1e-4, 1e-4)  # eq. 61 has no constants; these only keep a flat window finite
 
 
@@ -74,29 +76,15 @@ class HeldOutScores:
     psnr_db: float
 
 
-def read_log(log: Path) -> list[dict]:
-    """The records of a run's ``log.jsonl`` (a bad line is named by file and line)."""
-    records = []
-    for number, line in enumerate(log.read_text().splitlines(), 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise ValueError(f"{log}:{number}: not a JSON record") from None
-    return records
-
-
 def held_out_records(log: Path) -> list[tuple[int, float]]:
     """(step, held-out SSIM) of a face run's log, in step order (a resumed run's repeats: the last)."""
-    seen: dict[int, float] = {}
-    for record in read_log(log):
-        if record.get("kind") == "val" and "held_out_ssim" in record:
-            seen[int(record["step"])] = float(record["held_out_ssim"])
-    return sorted(seen.items())
+    held_out = [r for r in read_records(log) if r.get("kind") == "val" and "held_out_ssim" in r]
+    return [(int(r["step"]), float(r["held_out_ssim"])) for r in last_per_key(held_out, key=lambda r: int(r["step"]))]
 
 
 def median_step_seconds(log: Path) -> float | None:
     """The median ``sec_per_step`` of the log's training records (None if it has none)."""
-    times = [float(r["sec_per_step"]) for r in read_log(log) if r.get("kind") == "train" and r.get("sec_per_step")]
+    times = [float(r["sec_per_step"]) for r in read_records(log) if r.get("kind") == "train" and r.get("sec_per_step")]
     return statistics.median(times) if times else None
 
 
