@@ -15,7 +15,6 @@ to half an ulp (how much offsets of that size cost when they are not coherent). 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def main(argv=None) -> int:
         "independent_offset_coherence": (2 / 3.141592653589793) ** 0.5,
         "rows": rows,
     }
-    atomic_file.write_text(args.output, json.dumps(report, indent=2) + "\n")
+    atomic_file.write_json(args.output, report, replace=args.force)
     return 0
 
 

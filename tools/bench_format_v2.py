@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         "points": points,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
+    atomic_file.write_json(args.output, record, replace=True)
     print(
         json.dumps(
             {k: record[k] for k in ("bd_rate_against_v1", "mean_rate_change_against_plain_v2", "decode_time_ratio_v2_v1")}

@@ -132,8 +132,10 @@ def main(argv=None) -> int:
         "modes": summarise(runs, modes),
         "runs": runs,
     }
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_file.write_json(args.output, report, replace=True)
     print(json.dumps(report["modes"], indent=2))
     return 0
 

@@ -186,7 +186,7 @@ def main(argv=None) -> int:
         "per_image": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
+    atomic_file.write_json(args.output, record, replace=True)
     if args.plot:
         import matplotlib
 

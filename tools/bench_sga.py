@@ -137,7 +137,7 @@ def main(argv=None) -> int:
             "rows": rows,
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_file.write_text(args.output, json.dumps(out, indent=2) + "\n")
+        atomic_file.write_json(args.output, out, replace=True)
 
     models = {}
     for n in iterations:

@@ -245,7 +245,7 @@ def main(argv=None) -> int:
     from rdcodec import atomic_file
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
+    atomic_file.write_json(args.output, record, replace=True)
     summary = {
         k: record[k]["rdcodec"]["wall_s"] if "rdcodec" in record[k] else None for k in ("one_image_encode", "one_image_decode")
     }

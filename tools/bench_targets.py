@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             "rows": rows,
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_file.write_text(args.output, json.dumps(out, indent=2) + "\n")
+        atomic_file.write_json(args.output, out, replace=True)
 
     for kind, values in TARGETS.items():
         for value in values:

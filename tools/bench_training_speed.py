@@ -236,8 +236,10 @@ def main(argv=None) -> int:
         "variants": rows,
         "sampler": sampling,
     }
+    from rdcodec import atomic_file
+
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_file.write_json(args.output, report, replace=True)
     print(json.dumps(report, indent=2))
     return 0
 

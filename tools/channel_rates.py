@@ -13,7 +13,6 @@ carry 90 % and 99 % (:mod:`rdcodec.analysis.rates`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
             for r in reports
         ],
     }
-    atomic_file.write_text(args.output, json.dumps(result, indent=1) + "\n")
+    atomic_file.write_json(args.output, result, replace=args.force, indent=1)
     for r in result["steps"]:
         print(
             f"Δ={r['step']:g}: {r['total_bpp']:.4f} bpp; {r['active_channels']} of {result['channels']} channels "

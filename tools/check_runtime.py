@@ -12,7 +12,6 @@ its own streams, which must agree to the third decimal.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -74,7 +73,7 @@ def main(argv=None) -> int:
     from rdcodec import atomic_file
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
+    atomic_file.write_json(args.output, record, replace=True)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -32,7 +32,6 @@ the checkpoint against each reference curve, the one line per check that
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -152,7 +151,7 @@ def main(argv=None) -> int:
         print(f"checkpoint_rd: error: {exc}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(report, indent=1) + "\n")
+    atomic_file.write_json(args.output, report, replace=args.force, indent=1)
     for anchor, axes in report["summary"].items():
         cells = ", ".join(f"{axis} {value:+.1f} %" for axis, value in axes.items() if value is not None)
         print(f"{report['curves'][0]['name']} against {anchor}: {cells}", file=sys.stderr)

@@ -17,7 +17,6 @@ g(f(x)), and the estimated bpp and PSNR at each Δ of ``--steps``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -80,7 +79,7 @@ def main(argv=None) -> int:
         "crop": args.crop,
         "networks": results,
     }
-    atomic_file.write_text(args.output, json.dumps(report, indent=1) + "\n")
+    atomic_file.write_json(args.output, report, replace=args.force, indent=1)
     return 0
 
 

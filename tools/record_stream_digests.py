@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--v2-only", action="store_true", help="keep the recorded version 1 streams; record streams_v2")
     p.add_argument("--new-only", action="store_true", help="keep every recorded stream; record the models it lacks")
     args = p.parse_args(argv)
+    from rdcodec import atomic_file
+
     samples = sorted((ROOT / "samples").glob("*.png"))
     if args.new_only:
         report = json.loads(args.output.read_text())
@@ -71,14 +73,14 @@ def main(argv=None) -> int:
             p.error("samples/ changed since the record was made: record everything anew")
         report["streams"].update(record(samples, skip=frozenset(report["streams"])))
         report["streams_v2"].update(record_v2(samples, skip=frozenset(report["streams_v2"])))
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_file.write_json(args.output, report, replace=True)
         return 0
     if args.v2_only:
         report = json.loads(args.output.read_text())
     else:
         report = {"schema": "rdcodec.shipped-streams/1", "samples": [s.name for s in samples], "streams": record(samples)}
     report["streams_v2"] = record_v2(samples)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_file.write_json(args.output, report, replace=True)
     return 0
 
 

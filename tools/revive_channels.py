@@ -24,7 +24,6 @@ near 0 after a long idle spell, so their first updates are a few times the learn
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
             torch.save({"state_dict": weights, "source": source, "revival": record}, tmp)
     if args.record is not None:  # a continued run's next checkpoint no longer carries the record
         source = {"checkpoint": str(args.checkpoint), "step": int(state["step"])}
-        atomic_file.write_text(args.record, json.dumps(dict(record, source=source), indent=1) + "\n")
+        atomic_file.write_json(args.record, dict(record, source=source), replace=args.force, indent=1)
     print(
         f"{len(idle)} of {len(rates.bpp)} channels idle at Δ={args.step:g} ({rates.total_bpp:.4f} bpp on "
         f"{len(images)} images): re-initialised (encoder filter norm {revival.encoder_norm:.3f}, "

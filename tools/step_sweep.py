@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     if args.output:
         from rdcodec import atomic_file
 
-        atomic_file.write_text(args.output, json.dumps(report, indent=2) + "\n")
+        atomic_file.write_json(args.output, report, replace=True)
     else:
         print(json.dumps(report, indent=2))
     return 0

@@ -27,7 +27,6 @@ padded with zeros, step, sampler state and history kept): put it in a new run di
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
         with atomic_file.replacing(args.output) as tmp:
             torch.save(payload, tmp)
     if args.record is not None:
-        atomic_file.write_text(args.record, json.dumps(record, indent=1) + "\n")
+        atomic_file.write_json(args.record, record, replace=args.force, indent=1)
     print(f"N {N} → {hidden}, M {M} → {latent} (step {state['step']}) → {args.output}", file=sys.stderr)
     return 0
 

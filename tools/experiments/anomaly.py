@@ -200,9 +200,7 @@ def main(argv=None) -> int:
                     },
                     **info,
                 }
-                atomic_file.write_text(
-                    path, json.dumps(run, indent=2) + "\n"
-                )  # atomic: a killed run leaves no half-written result
+                atomic_file.write_json(path, run, replace=True)  # atomic: a killed run leaves no half-written result
                 print(
                     f"{name:11s} seed {seed:2d} "
                     + "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in run["scores"].items())
@@ -245,6 +243,8 @@ def effective_hyper(name: str, epochs_scale: float = 1.0) -> dict:
 def collect(out: Path, config: dict, lr: float = 1e-4, epochs_scale: float = 1.0) -> dict:
     """``OUT/results.json`` from every finished run under ``OUT/runs`` trained with the current
     settings (others are counted in ``stale_runs`` and left out): mean and std per metric."""
+    from rdcodec import atomic_file
+
     results: dict = {
         "config": {k: str(v) for k, v in config.items()},
         "hyper": HYPER,
@@ -280,7 +280,7 @@ def collect(out: Path, config: dict, lr: float = 1e-4, epochs_scale: float = 1.0
             }
             for key, runs in per_key.items()
         }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_file.write_json(out / "results.json", results, replace=True)
     return results
 
 

@@ -15,7 +15,6 @@ Thyroid and Arrhythmia epoch counts were checked (see ``anomaly.py``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -83,7 +82,7 @@ def main(argv=None) -> int:
         from rdcodec import atomic_file
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_file.write_text(args.out, json.dumps(report, indent=2) + "\n")
+        atomic_file.write_json(args.out, report, replace=True)
     return 0
 
 

@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     from rdcodec import atomic_file
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_text(args.output, json.dumps(record, indent=2) + "\n")
+    atomic_file.write_json(args.output, record, replace=True)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

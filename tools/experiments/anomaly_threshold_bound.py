@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     if args.out is not None:
         from rdcodec import atomic_file
 
-        atomic_file.write_text(args.out, json.dumps(report, indent=2) + "\n")
+        atomic_file.write_json(args.out, report, replace=True)
     return 0
 
 

@@ -16,7 +16,6 @@ the random-direction correlation, and a traversal grid. Writes ``OUT/results.jso
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -132,7 +131,7 @@ def main(argv=None) -> int:
             "trained_steps": steps,
             "training_history": history,
         }
-    atomic_file.write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_file.write_json(args.out / "results.json", results, replace=True)
     for kind, r in results["models"].items():
         print(
             f"{kind}: SSIM {r['reconstruction_ssim']:.4f}, top-10 share {r['top10_variance_share']:.3f}, "

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import statistics
 import sys
@@ -228,7 +227,7 @@ def main(argv=None) -> int:
             }
         from rdcodec import atomic_file
 
-        atomic_file.write_text(args.output, json.dumps(result, indent=2) + "\n")
+        atomic_file.write_json(args.output, result, replace=False)
     except (ValueError, OSError, KeyError) as exc:
         print(f"celeba_ssim_gap: error: {exc}", file=sys.stderr)
         return 2

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
             }
             if args.restarts > 1:
                 run.update(chosen_restart=chosen, restart_runs=restarts)  # "restarts" stays the count (part of the schedule)
-            atomic_file.write_text(path, json.dumps(run, indent=2) + "\n")  # atomic: a killed run leaves no half-written result
+            atomic_file.write_json(path, run, replace=True)  # atomic: a killed run leaves no half-written result
             print(
                 f"{name} seed {seed}: r = {r['en']:.4f} (EN mixture), {r['em']:.4f} (EM-refined), {run['seconds']:.0f}s",
                 file=sys.stderr,
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
         arrays = runs_dir / f"{slug(name)}-seed0.npz"  # written with seed 0's run file
         if arrays.exists() and any(run["seed"] == 0 for run in runs):
             seed0[name] = dict(np.load(arrays))
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_file.write_json(args.out / "results.json", results, replace=True)
     if seed0:
         figures(args.out, seed0, x, density)
     return 0
