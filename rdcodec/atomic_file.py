@@ -6,8 +6,8 @@ Used by the CLI outputs, the registry's files, checkpoints and the experiment ru
     with atomic_file.replacing(path) as tmp:   # tmp: a Path in the same folder
         torch.save(state, tmp)                 # anything that writes to a path
     atomic_file.write_bytes(path, data)        # or bytes / text directly
-    atomic_file.write_json(path, report)       # a tool's JSON report; an existing file is kept
-                                               # unless replace=True (the tool's --force)
+    atomic_file.write_json(path, report, replace=args.force)  # a tool's JSON report; without
+                                               # replace, an existing file is kept (FileExistsError)
 """
 
 from __future__ import annotations

@@ -31,6 +31,19 @@ def test_write_json_keeps_an_existing_file_unless_told_to_replace_it(tmp_path):
     assert path.read_text() == "the user's file\n" and _leftovers(tmp_path) == []
 
 
+def test_a_file_that_appears_while_the_work_runs_is_kept(tmp_path):
+    """The tools check for an existing report before their work and write it after: exclusive
+    writing keeps a file made in between (a check made only at the start would replace it)."""
+    path = tmp_path / "report.json"
+    with pytest.raises(FileExistsError), atomic_file.replacing(path, exclusive=True) as tmp:
+        tmp.write_text("the tool's report")
+        path.write_text("made meanwhile")
+    assert path.read_text() == "made meanwhile" and _leftovers(tmp_path) == []
+    with atomic_file.replacing(path) as tmp:  # not exclusive: replaced
+        tmp.write_text("replaced")
+    assert path.read_text() == "replaced"
+
+
 def test_a_file_system_without_hard_links_still_keeps_an_existing_file(tmp_path, monkeypatch):
     def no_links(src, dst):
         raise PermissionError(1, "Operation not permitted")

@@ -51,6 +51,12 @@ def test_the_writer_cuts_a_torn_tail_before_appending(tmp_path):
         log.append({"step": 1, "kind": "start"})
     assert read_records(path) == [{"step": 1, "kind": "train"}, {"step": 1, "kind": "start"}]
     assert cut_torn_tail(path) == 0 and cut_torn_tail(tmp_path / "missing.jsonl") == 0
+    whole = _write(tmp_path / "whole.jsonl", [{"step": 1, "kind": "train"}], tail='{"step": 2, "kind": "val"}')
+    before = read_records(whole)
+    with RunLogWriter(whole) as log:  # only the newline was missing: the record is kept
+        assert log.cut_bytes == 0
+        log.append({"step": 2, "kind": "start"})
+    assert read_records(whole) == [*before, {"step": 2, "kind": "start"}] and len(before) == 2
     no_newline_at_all = tmp_path / "one.jsonl"
     no_newline_at_all.write_text('{"step": 1')
     assert cut_torn_tail(no_newline_at_all) == 10 and no_newline_at_all.read_bytes() == b""

@@ -119,7 +119,11 @@ def main(argv=None) -> int:
         "independent_offset_coherence": (2 / 3.141592653589793) ** 0.5,
         "rows": rows,
     }
-    atomic_file.write_json(args.output, report, replace=args.force)
+    try:
+        atomic_file.write_json(args.output, report, replace=args.force)
+    except FileExistsError as exc:  # made while this ran: kept, as the check at the start promised
+        print(f"as_trained_weights: error: {exc} (it appeared while this ran; --force replaces it)", file=sys.stderr)
+        return 2
     return 0
 
 

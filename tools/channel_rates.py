@@ -64,7 +64,11 @@ def main(argv=None) -> int:
             for r in reports
         ],
     }
-    atomic_file.write_json(args.output, result, replace=args.force, indent=1)
+    try:
+        atomic_file.write_json(args.output, result, replace=args.force, indent=1)
+    except FileExistsError as exc:  # made while this ran: kept, as the check at the start promised
+        print(f"channel_rates: error: {exc} (it appeared while this ran; --force replaces it)", file=sys.stderr)
+        return 2
     for r in result["steps"]:
         print(
             f"Δ={r['step']:g}: {r['total_bpp']:.4f} bpp; {r['active_channels']} of {result['channels']} channels "

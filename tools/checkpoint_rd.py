@@ -151,7 +151,11 @@ def main(argv=None) -> int:
         print(f"checkpoint_rd: error: {exc}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_json(args.output, report, replace=args.force, indent=1)
+    try:
+        atomic_file.write_json(args.output, report, replace=args.force, indent=1)
+    except FileExistsError as exc:  # made while this ran: kept, as the check at the start promised
+        print(f"checkpoint_rd: error: {exc} (it appeared while this ran; --force replaces it)", file=sys.stderr)
+        return 2
     for anchor, axes in report["summary"].items():
         cells = ", ".join(f"{axis} {value:+.1f} %" for axis, value in axes.items() if value is not None)
         print(f"{report['curves'][0]['name']} against {anchor}: {cells}", file=sys.stderr)

@@ -79,7 +79,11 @@ def main(argv=None) -> int:
         "crop": args.crop,
         "networks": results,
     }
-    atomic_file.write_json(args.output, report, replace=args.force, indent=1)
+    try:
+        atomic_file.write_json(args.output, report, replace=args.force, indent=1)
+    except FileExistsError as exc:  # made while this ran: kept, as the check at the start promised
+        print(f"reconstruction_ceiling: error: {exc} (it appeared while this ran; --force replaces it)", file=sys.stderr)
+        return 2
     return 0
 
 

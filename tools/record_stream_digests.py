@@ -18,10 +18,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write the record whole or not at all (a temporary file renamed onto it), with the standard
+    library alone: this script runs against any installed version of the package."""
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def record(samples: list[Path], skip=frozenset()) -> dict:
@@ -64,8 +73,6 @@ def main(argv=None) -> int:
     p.add_argument("--v2-only", action="store_true", help="keep the recorded version 1 streams; record streams_v2")
     p.add_argument("--new-only", action="store_true", help="keep every recorded stream; record the models it lacks")
     args = p.parse_args(argv)
-    from rdcodec import atomic_file
-
     samples = sorted((ROOT / "samples").glob("*.png"))
     if args.new_only:
         report = json.loads(args.output.read_text())
@@ -73,14 +80,14 @@ def main(argv=None) -> int:
             p.error("samples/ changed since the record was made: record everything anew")
         report["streams"].update(record(samples, skip=frozenset(report["streams"])))
         report["streams_v2"].update(record_v2(samples, skip=frozenset(report["streams_v2"])))
-        atomic_file.write_json(args.output, report, replace=True)
+        write_report(args.output, report)
         return 0
     if args.v2_only:
         report = json.loads(args.output.read_text())
     else:
         report = {"schema": "rdcodec.shipped-streams/1", "samples": [s.name for s in samples], "streams": record(samples)}
     report["streams_v2"] = record_v2(samples)
-    atomic_file.write_json(args.output, report, replace=True)
+    write_report(args.output, report)
     return 0
 
 

@@ -93,7 +93,9 @@ def main(argv=None) -> int:
             torch.save({"state_dict": weights, "source": source, "revival": record}, tmp)
     if args.record is not None:  # a continued run's next checkpoint no longer carries the record
         source = {"checkpoint": str(args.checkpoint), "step": int(state["step"])}
-        atomic_file.write_json(args.record, dict(record, source=source), replace=args.force, indent=1)
+        atomic_file.write_json(
+            args.record, dict(record, source=source), replace=True, indent=1
+        )  # the check at the start covers both outputs
     print(
         f"{len(idle)} of {len(rates.bpp)} channels idle at Δ={args.step:g} ({rates.total_bpp:.4f} bpp on "
         f"{len(images)} images): re-initialised (encoder filter norm {revival.encoder_norm:.3f}, "

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         with atomic_file.replacing(args.output) as tmp:
             torch.save(payload, tmp)
     if args.record is not None:
-        atomic_file.write_json(args.record, record, replace=args.force, indent=1)
+        atomic_file.write_json(args.record, record, replace=True, indent=1)  # the check at the start covers both outputs
     print(f"N {N} → {hidden}, M {M} → {latent} (step {state['step']}) → {args.output}", file=sys.stderr)
     return 0
 

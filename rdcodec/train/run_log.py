@@ -9,9 +9,11 @@ One JSON object per line, in the order the loop wrote them (:mod:`rdcodec.train.
 Two things happen to a log that every reader must get right, so they are handled here once:
 
 - **a torn last line.** A run killed while writing leaves a line with no newline, and a reader
-  may look while the loop is still writing one. :func:`read_records` leaves such a line out (a
-  complete record ends with a newline); :class:`RunLogWriter` cuts it off before the next
-  launch appends, so it never ends up in the middle of the file, where it would be an error.
+  may look while the loop is still writing one. :func:`read_records` leaves such a line out
+  unless it is a whole JSON object (only its newline missing: then it is a record);
+  :class:`RunLogWriter`, before the next launch appends, ends a whole one with its newline and
+  cuts any other off, so the reader's view does not change and a torn line never ends up in the
+  middle of the file, where it would be an error.
 - **steps logged twice.** A run resumes from its last checkpoint, not from its last log line:
   the steps between the two are trained and logged again. The later record is the one the
   checkpoint lineage continues from, so :func:`last_per_key` keeps the last record per key.
@@ -47,12 +49,17 @@ def read_records(path: Path) -> list[dict]:
     for number, line in enumerate(lines, 1):
         if line.strip():
             records.append(_parse(line, path, number))
-    if torn.strip():
-        try:
-            records.append(_parse(torn, path, len(lines) + 1))
-        except RunLogError:
-            pass  # being written, or cut short by a kill: not a record yet
+    if _is_record(torn):
+        records.append(_parse(torn, path, len(lines) + 1))
     return records
+
+
+def _is_record(line: bytes) -> bool:
+    """Is a last line with no newline a whole record (not one being written or cut by a kill)?"""
+    try:
+        return bool(line.strip()) and isinstance(json.loads(line.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
 
 
 def _parse(line: bytes, path: Path, number: int) -> dict:
@@ -74,7 +81,8 @@ def last_per_key(records: Iterable[dict], key: Callable[[dict], Hashable]) -> li
 
 
 def cut_torn_tail(path: Path) -> int:
-    """Cut a last line that has no newline (a kill mid-write) off ``path``; the bytes cut."""
+    """End ``path`` on a newline: a last line without one is cut off (a kill mid-write; the
+    bytes cut are returned) or, if it is a whole record, given its newline (0 returned)."""
     path = Path(path)
     if not path.exists():
         return 0
@@ -83,6 +91,9 @@ def cut_torn_tail(path: Path) -> int:
         if not data or data.endswith(b"\n"):
             return 0
         keep = data.rfind(b"\n") + 1
+        if _is_record(data[keep:]):
+            handle.write(b"\n")  # the file position is at its end
+            return 0
         handle.truncate(keep)
         return len(data) - keep
 

@@ -82,8 +82,10 @@ def held_out_records(log: Path) -> list[tuple[int, float]]:
 
 
 def median_step_seconds(log: Path) -> float | None:
-    """The median ``sec_per_step`` of the log's training records (None if it has none)."""
-    times = [float(r["sec_per_step"]) for r in read_records(log) if r.get("kind") == "train" and r.get("sec_per_step")]
+    """The median ``sec_per_step`` of the log's training records, a resumed run's repeats counted
+    once (None if it has none)."""
+    timed = [r for r in read_records(log) if r.get("kind") == "train" and r.get("sec_per_step")]
+    times = [float(r["sec_per_step"]) for r in last_per_key(timed, key=lambda r: int(r["step"]))]
     return statistics.median(times) if times else None
 
 

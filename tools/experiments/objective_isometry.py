@@ -199,6 +199,7 @@ def train_arms(
     process trains it, not two at once). Equal compute is still equal steps: give both
     processes the same ``until``.
     """
+    from rdcodec import atomic_file
     from rdcodec.train.codec_task import train
 
     if only is not None:
@@ -213,7 +214,7 @@ def train_arms(
             origin = check_start(work / arm, start)
             if not (work / arm / "init.json").exists():
                 (work / arm).mkdir(parents=True, exist_ok=True)
-                (work / arm / "init.json").write_text(json.dumps(origin) + "\n")
+                atomic_file.write_json(work / arm / "init.json", origin, replace=False)
         arms = {arm: dataclasses.replace(cfg, init_from=str(start)) for arm, cfg in arms.items()}
     steps = next(iter(arms.values())).steps
     target = steps if until is None else min(steps, until)
@@ -234,7 +235,8 @@ def train_arms(
         if not final.exists():
             if done[arm] != steps:
                 raise ExperimentError(f"{work / arm} is at step {done[arm]}, past the configs' {steps}")
-            shutil.copyfile(work / arm / "checkpoint.pt", final)
+            with atomic_file.replacing(final) as tmp:  # the fine-tunes start from it: whole or absent
+                shutil.copyfile(work / arm / "checkpoint.pt", tmp)
         for factor in factors:
             run_dir = finetune_dir(work, arm, factor)
             origin = check_finetune(run_dir, final, finetune_steps)
@@ -242,7 +244,7 @@ def train_arms(
                 done[run_dir.name] = trained_step(run_dir)
                 continue
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "init.json").write_text(json.dumps(origin) + "\n")
+            atomic_file.write_json(run_dir / "init.json", origin, replace=True)  # read back on resume: whole or absent
             objective = dataclasses.replace(
                 cfg.objective, lambda1=cfg.objective.lambda1 * factor, lambda2=cfg.objective.lambda2 * factor
             )
