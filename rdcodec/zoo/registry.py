@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from rdcodec import atomic_file
 from rdcodec.settings import NetworkConfig, ObjectiveConfig
 
 MANIFEST = "manifest.json"
@@ -254,7 +255,7 @@ class Registry:
         for name, blob in ((entry.weights, weights), (entry.tables, tables), *(extra or {}).items()):
             path = self.directory / name
             if not (path.is_file() and path.read_bytes() == blob):
-                path.write_bytes(blob)
+                atomic_file.write_bytes(path, blob)  # a kill leaves the old file (shared by other entries) or none
         entries = [e for e in self.entries() if e.id != entry.id]
         if entry.default:
             entries = [dataclasses.replace(e, default=False) for e in entries]
@@ -285,6 +286,4 @@ class Registry:
 
     def write_manifest(self, entries: list[ModelEntry]) -> None:
         data = {"manifest_version": MANIFEST_VERSION, "models": [e.to_dict() for e in entries]}
-        tmp = self.directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, self.directory / MANIFEST)
+        atomic_file.write_json(self.directory / MANIFEST, data, replace=True)
