@@ -9,13 +9,14 @@ reconstruction SSIM on held-out faces (``held_out_ssim``), kept in the checkpoin
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import torch
 
 from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA, reconstruction_ssim
 from rdcodec.model.precision import usable_bf16
-from rdcodec.train.checkpoint import load_checkpoint
+from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
 from rdcodec.train.heap import retain_freed_memory
 from rdcodec.train.loop import LoopSettings, run
 
@@ -132,3 +133,27 @@ def train_face_model(
         return task.model.eval().cpu(), [], 0
     state = load_checkpoint(path)
     return task.model.eval().cpu(), list(state["history"]), int(state["step"])
+
+
+class FaceNetwork(typing.NamedTuple):
+    """A trained face network read back from a run's checkpoint or weights-only snapshot."""
+
+    model: torch.nn.Module  # eval mode, float32 weights (a bfloat16 snapshot is widened)
+    step: int
+    kind: str  # "radogaga" or "betavae"
+    config: dict  # the run's FaceTrainConfig, as saved
+
+
+def load_face_network(path: Path) -> FaceNetwork:
+    """The face network of a checkpoint or snapshot written by :func:`train_face_model`
+    (``CheckpointError``, one line, for anything else)."""
+    state = load_checkpoint(path)
+    config = state.get("config") or {}
+    if not isinstance(config, dict) or config.get("kind") not in ("radogaga", "betavae") or "model" not in config:
+        raise CheckpointError(f"{path}: not a face network's checkpoint (no config.kind / config.model)")
+    try:
+        model = (FaceRaDOGAGA if config["kind"] == "radogaga" else FaceBetaVAE)(FaceConfig(**config["model"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    except (TypeError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: its weights do not fit its face network ({type(exc).__name__})") from None
+    return FaceNetwork(model.eval(), int(state["step"]), config["kind"], config)

@@ -43,25 +43,25 @@ def face_config(kind, args):
     )
 
 
-def analyse(kind, model, held_out, args, out: Path) -> dict:
+def measure(kind, model, held_out, analysis_images: int, delta: float, lambda2: float):
+    """§5.3's figures of one face network on the held-out faces: (summary, energy, isometry).
+
+    The summary: reconstruction SSIM, the top 10 of the latent dimensions' share of the variance
+    (Fig. 6), D′ over the top 9 (Fig. 7: mean, CV; ``lambda2`` gives RaDOGAGA's predicted
+    value), the random-direction correlation, the first 32 variances."""
     from rdcodec import analysis
-    from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
     from rdcodec.model.face import reconstruction_ssim
 
     energy = analysis.channel_energy(model, held_out)
     iso = analysis.isometry(
         model,
-        held_out[: args.analysis_images],
+        held_out[:analysis_images],
         "ssim",
         channels=energy.order[:9],
-        delta=args.delta,
-        lambda2=args.lambda2 if kind == "radogaga" else None,
+        delta=delta,
+        lambda2=lambda2 if kind == "radogaga" else None,
     )
-    grid = analysis.traverse(model, held_out[:1], channels=energy.order[:9], reference_images=held_out)
-    (out / f"{kind}_energy.png").write_bytes(energy_figure(energy))
-    (out / f"{kind}_isometry.png").write_bytes(isometry_figure(iso))
-    (out / f"{kind}_traversal.png").write_bytes(save_png(grid))
-    return {
+    summary = {
         "reconstruction_ssim": reconstruction_ssim(model, held_out),
         "top10_variance_share": energy.cumulative_ratio[9],
         "d_prime_top9": iso.d_prime,
@@ -70,6 +70,20 @@ def analyse(kind, model, held_out, args, out: Path) -> dict:
         "random_direction_correlation": iso.random_direction_correlation,
         "variance_spectrum": energy.variance[:32],
     }
+    return summary, energy, iso
+
+
+def analyse(kind, model, held_out, args, out: Path) -> dict:
+    """:func:`measure`, and the figures: ``OUT/{kind}_energy.png``, ``_isometry.png``, ``_traversal.png``."""
+    from rdcodec import analysis
+    from rdcodec.analysis.figures import energy_figure, isometry_figure, save_png
+
+    summary, energy, iso = measure(kind, model, held_out, args.analysis_images, args.delta, args.lambda2)
+    grid = analysis.traverse(model, held_out[:1], channels=energy.order[:9], reference_images=held_out)
+    (out / f"{kind}_energy.png").write_bytes(energy_figure(energy))
+    (out / f"{kind}_isometry.png").write_bytes(isometry_figure(iso))
+    (out / f"{kind}_traversal.png").write_bytes(save_png(grid))
+    return summary
 
 
 def main(argv=None) -> int:

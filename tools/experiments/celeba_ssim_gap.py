@@ -124,23 +124,6 @@ def fit_trend(log: Path, fit_from: int, target: float) -> TrendFit:
     )
 
 
-def load_face_network(path: Path):
-    """A face network (``rdcodec.model.face``) from a run's checkpoint or weights-only snapshot."""
-    from rdcodec.model.face import FaceBetaVAE, FaceConfig, FaceRaDOGAGA
-    from rdcodec.train.checkpoint import CheckpointError, load_checkpoint
-
-    state = load_checkpoint(path)
-    config = state.get("config") or {}
-    if not isinstance(config, dict) or config.get("kind") not in ("radogaga", "betavae") or "model" not in config:
-        raise CheckpointError(f"{path}: not a face network's checkpoint (no config.kind / config.model)")
-    try:
-        model = (FaceRaDOGAGA if config["kind"] == "radogaga" else FaceBetaVAE)(FaceConfig(**config["model"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
-    except (TypeError, RuntimeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: its weights do not fit its face network ({type(exc).__name__})") from None
-    return model.eval(), int(state["step"]), config["kind"]
-
-
 def _luma(x):
     weights = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     return (x * weights).sum(dim=1, keepdim=True)
@@ -175,8 +158,9 @@ def score_network(path: Path, data: Path, held_out: int, batch: int = 250) -> He
     import torch
 
     from rdcodec.model.face import load_faces
+    from rdcodec.train.face_task import load_face_network
 
-    model, step, kind = load_face_network(path)
+    model, step, kind, _ = load_face_network(path)
     faces = load_faces(data, limit=held_out, size=model.config.size)
     sums: dict[str, float] = {}
     with torch.no_grad():
