@@ -51,11 +51,11 @@ def test_each_snapshot_gets_the_drivers_measurements(tmp_path):
     assert [(r["kind"], r["step"]) for r in rows] == [("radogaga", 100), ("betavae", 200)]
     network = load_face_network(early)
     faces = load_faces(data, limit=5, size=32)
-    expected, _, iso = driver.measure("radogaga", network.model, faces, 2, 0.25, 0.5)
+    expected, _, _ = driver.measure("radogaga", network.model, faces, 2, 0.25, 0.5)
     assert rows[0]["top10_variance_share"] == pytest.approx(expected["top10_variance_share"])
     assert rows[0]["d_prime_top9_cv"] == pytest.approx(expected["d_prime_top9_cv"])
     assert rows[0]["reconstruction_ssim"] == pytest.approx(expected["reconstruction_ssim"])
-    assert len(rows[0]["d_prime_top9"]) == 9 and iso.predicted is not None  # the run's own λ2
+    assert rows[0]["d_prime_top9"] == pytest.approx(expected["d_prime_top9"]) and len(rows[0]["d_prime_top9"]) == 9
     assert rows[0]["top10_variance_share"] != rows[1]["top10_variance_share"]
     before = out.read_bytes()  # never replaced
     assert trend.main([str(early), *args, "-o", str(out)]) == 2 and out.read_bytes() == before
@@ -76,18 +76,34 @@ def test_a_snapshot_is_read_from_git_at_a_commit(tmp_path):
     folder.mkdir()
     assert trend.read_source(f"snap.pt@{rev}", folder, repo).read_bytes() == b"first"
     assert trend.read_source("plain.pt", folder, repo) == trend.Path("plain.pt")
+    at_sign = tmp_path / "run@2"  # a file that exists is itself, "@" or not
+    at_sign.write_bytes(b"x")
+    assert trend.read_source(str(at_sign), folder, repo) == at_sign
     with pytest.raises(ValueError, match="git cannot show it"):
         trend.read_source("missing.pt@" + rev, folder, repo)
     with pytest.raises(ValueError, match="PATH@REV"):
         trend.read_source("snap.pt@", folder, repo)
 
 
-def test_a_file_that_is_not_a_face_network_is_one_error_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("not a face network", "bad.pt"),
+        ("no faces", "no face images"),
+        ("delta 0", "--delta must be positive"),
+        ("no output folder", "no such directory"),
+    ],
+)
+def test_bad_input_is_one_error_line_before_any_work(tmp_path, capsys, case, message):
     trend = load_tool("tools/experiments/celeba_geometry_trend.py")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a torch file")
-    data = _faces(tmp_path / "faces", count=2)
-    assert trend.main([str(bad), "--data", str(data), "-o", str(tmp_path / "t.json")]) == 2
+    source = str(bad) if case == "not a face network" else str(_snapshot(tmp_path / "ok.pt", "radogaga", 1, 0))
+    data = tmp_path / "empty" if case == "no faces" else _faces(tmp_path / "faces", count=2)
+    data.mkdir(exist_ok=True)
+    out = tmp_path / ("missing/t.json" if case == "no output folder" else "t.json")
+    extra = ["--delta", "0"] if case == "delta 0" else []
+    assert trend.main([source, "--data", str(data), *extra, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("celeba_geometry_trend: error:") and str(bad) in err[0]
-    assert not (tmp_path / "t.json").exists()
+    assert len(err) == 1 and err[0].startswith("celeba_geometry_trend: error:") and message in err[0]
+    assert not out.exists()

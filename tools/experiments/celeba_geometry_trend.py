@@ -6,13 +6,13 @@ measurements on several snapshots of one run.
         docs/experiments/celeba/radogaga-snapshot.pt@72200e0 docs/experiments/celeba/radogaga-snapshot.pt@b67e536 \
         docs/experiments/celeba/radogaga-snapshot.pt -o docs/experiments/celeba/geometry-trend.json
 
-Each argument is a face network's checkpoint or weights-only snapshot, ``PATH`` as it is in the
-work tree or ``PATH@REV`` as git holds it at a commit (the session-end snapshots of a run are
-its history). For each: the step, and what ``celeba_isometry.py`` measures on the held-out
-faces (its :func:`measure`: reconstruction SSIM, the top 10 dimensions' share of the variance,
-D′ over the top 9: mean and CV, the random-direction correlation), with the driver's settings
-(the first ``--held-out`` faces; D′ on the first ``--analysis-images`` of them at δ
-``--delta``; RaDOGAGA's predicted D′ from the run's own λ2). The output is never replaced.
+Each argument is a face network's checkpoint or weights-only snapshot: a file ``PATH``, or
+``PATH@REV``, the file git holds at commit ``REV`` (``PATH`` from the repository's root; ``REV``
+without "@"; the session-end snapshots of a run are its history). For each: the step, and what
+``celeba_isometry.py`` measures on the held-out faces (its ``measure``: reconstruction SSIM,
+the top 10 dimensions' share of the variance, D′ over the top 9: mean and CV, the
+random-direction correlation), with the driver's settings (the first ``--held-out`` faces; D′
+on the first ``--analysis-images`` of them at δ ``--delta``). The output is never replaced.
 
           PATH or PATH@REV ──► load_face_network ──► measure(held-out faces) ──► one row
 """
@@ -45,9 +45,10 @@ class GeometryRow:
 
 
 def read_source(source: str, folder: Path, repo: Path = ROOT) -> Path:
-    """``PATH`` itself, or ``PATH@REV`` copied out of git into ``folder``."""
+    """``PATH`` itself (a file that exists is read as it is, "@" in its name or not), or
+    ``PATH@REV`` copied out of git into ``folder``."""
     path, at, rev = source.rpartition("@")
-    if not at:
+    if not at or Path(source).exists():
         return Path(source)
     if not path or not rev:
         raise ValueError(f"{source}: give PATH@REV (a commit) or a PATH")
@@ -67,7 +68,10 @@ def measure_source(source: str, data: Path, held_out: int, analysis_images: int,
     from rdcodec.model.face import load_faces
     from rdcodec.train.face_task import load_face_network
 
-    network = load_face_network(read_source(source, folder))
+    file = read_source(source, folder)
+    network = load_face_network(file)
+    if file.parent == folder:  # a copy out of git (tens of MB): not kept once loaded
+        file.unlink()
     faces = load_faces(data, limit=held_out, size=network.model.config.size)
     lambda2 = float(network.config.get("lambda2", 0.1))
     summary, _, _ = measure(network.kind, network.model, faces, analysis_images, delta, lambda2)
@@ -86,7 +90,9 @@ def measure_source(source: str, data: Path, held_out: int, analysis_images: int,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("sources", nargs="+", help="PATH or PATH@REV of a face network's checkpoint or snapshot")
+    p.add_argument(
+        "sources", nargs="+", help="a face network's checkpoint or snapshot: PATH, or PATH@REV (PATH from the repository root)"
+    )
     p.add_argument("--data", type=Path, required=True, help="the CelebA faces")
     p.add_argument("--held-out", type=int, default=500, help="the first N faces, the driver's held-out set")
     p.add_argument("--analysis-images", type=int, default=64, help="faces D′ is measured on (the driver's default)")
@@ -101,8 +107,16 @@ def main(argv=None) -> int:
     try:
         if args.output.exists():
             raise ValueError(f"{args.output} exists: remove it first")
+        if not args.output.parent.is_dir():
+            raise ValueError(f"{args.output.parent}: no such directory")
         if args.held_out < 1 or args.analysis_images < 1:
             raise ValueError("--held-out and --analysis-images must be at least 1")
+        if not args.delta > 0:
+            raise ValueError("--delta must be positive")
+        from rdcodec.image_io import list_images
+
+        if not args.data.is_dir() or not list_images(args.data):
+            raise ValueError(f"{args.data}: no face images there")
         with tempfile.TemporaryDirectory() as folder:
             rows = []
             for source in args.sources:
