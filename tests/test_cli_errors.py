@@ -97,6 +97,17 @@ class Case:
         self.env["RDCODEC_MODELS_DIR"] = str(d)
         return d
 
+    def ladder(self, name: str = "ladreg") -> Path:
+        """A models directory holding an SSIM ladder of one point (quality 1) and no MSE one."""
+        from rdcodec.zoo.export import export_model
+        from rdcodec.zoo.registry import Registry
+
+        d = self.tmp / name
+        objective = {"metric": "ssim", "lambda1": 8.0}
+        export_model(make_tiny_network(0), Registry(d), "tiny-q1", default=True, quality=1, objective=objective)
+        self.env["RDCODEC_MODELS_DIR"] = str(d)
+        return d
+
     def model_with_objective(self, objective: dict, name: str = "objreg") -> Path:
         from rdcodec.zoo.export import export_model
         from rdcodec.zoo.registry import Registry
@@ -153,9 +164,13 @@ ENCODE = {
         ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-m", "tiny", "-q", "1"],
         [c.path("o.rdc")],
     ),
-    "no-such-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "9"], [c.path("o.rdc")]),
+    "no-such-quality": lambda c: (
+        c.ladder() and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "9"],
+        [c.path("o.rdc")],
+    ),
+    "no-ladder-for-quality": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "-q", "1"], [c.path("o.rdc")]),
     "metric-without-quality": lambda c: (
-        ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--metric", "mse"],
+        c.ladder() and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--metric", "ssim"],
         [c.path("o.rdc")],
     ),
     "negative-search": lambda c: (["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "-1"], [c.path("o.rdc")]),
@@ -163,7 +178,7 @@ ENCODE = {
         c.model_with_objective({}) and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"],
         [c.path("o.rdc")],
     ),
-    "search-unknown-metric": lambda c: (
+    "manifest-entry-with-unknown-metric": lambda c: (
         c.model_with_objective({"metric": "psnr", "lambda1": 1.0})
         and ["encode", _s(c.png()), "-o", _s(c.path("o.rdc")), "--search", "2"],
         [c.path("o.rdc")],
@@ -572,8 +587,135 @@ EXPORT = {
     ),
 }
 
+# What each case's one line must say: a case that fails for another reason than its name fails.
+EXPECTED = {
+    "encode-missing-input": "nope.png: no such file",
+    "encode-input-is-a-directory": "d: is a directory",
+    "encode-empty-input": "e.png is not a readable image",
+    "encode-not-an-image": "t.png is not a readable image",
+    "encode-truncated-png": "image file is truncated",
+    "encode-existing-output": "o.rdc exists (use --force",
+    "encode-output-folder-missing": "no/dir: no such directory",
+    "encode-output-is-a-directory": "outdir: is a directory",
+    "encode-unknown-model": "unknown model 'nonexistent'",
+    "encode-model-and-quality": "give --model or --quality, not both",
+    "encode-no-such-quality": "no ssim model for quality 9",
+    "encode-no-ladder-for-quality": "no ssim ladder is installed",
+    "encode-metric-without-quality": "--metric selects a ladder: give it with --quality",
+    "encode-negative-search": "Invalid value for '--search'",
+    "encode-search-without-objective": "--search cannot be used with it",
+    "encode-manifest-entry-with-unknown-metric": "metric must be one of",
+    "encode-malformed-manifest": "not a model manifest (not valid JSON)",
+    "encode-unknown-option": "No such option '--bogus'",
+    "encode-missing-output-option": "Missing option '-o'",
+    "encode-over-max-pixels": "1961 pixels, over the limit of 1000",
+    "encode-flat-9000-square-png": "81000000 pixels, over the limit",
+    "encode-metric-without-a-ladder": "no ms-ssim ladder is installed",
+    "encode-unknown-metric": "no psnr ladder is installed",
+    "encode-max-pixels-zero": "Invalid value for '--max-pixels'",
+    "decode-missing-input": "nope.rdc: no such file",
+    "decode-input-is-a-directory": "d: is a directory",
+    "decode-empty-input": "not an rdcodec file (too short)",
+    "decode-png-input": "not an rdcodec file (wrong magic bytes)",
+    "decode-truncated-stream": "file is truncated",
+    "decode-lossy-output-suffix": "decode writes lossless images",
+    "decode-existing-output": "o.png exists (use --force",
+    "decode-missing-reference": "nope.png: no such file",
+    "decode-reference-of-another-size": "--reference is 20x20",
+    "decode-model-not-installed": "which is not installed",
+    "decode-over-max-pixels": "1961 pixels, over the limit of 1000",
+    "decode-declared-size-over-the-default-limit": "header declares 16384×16384",
+    "decode-huge-declared-size-empty-payload": "payload is damaged: 0 bytes cannot hold",
+    "decode-huge-declared-size-with-the-limit-raised": "payload is damaged: 0 bytes cannot hold",
+    "info-png-input": "not an rdcodec file (wrong magic bytes)",
+    "info-empty-file": "not an rdcodec file (too short)",
+    "info-directory": "d: is a directory",
+    "info-missing-file": "nope.rdc: no such file",
+    "info-truncated-stream": "file is truncated",
+    "models-no-models": "no models found",
+    "models-empty-directory": "no models found",
+    "models-manifest-not-json": "not a model manifest (not valid JSON)",
+    "models-manifest-not-an-object": "not a model manifest (no list of model entries)",
+    "models-entry-lacks-fields": "model entry 1 lacks name",
+    "models-entry-of-wrong-kind": "not a model manifest",
+    "rd-curve-no-output": "give -o PLOT.png and/or --json FILE",
+    "rd-curve-same-output-twice": "-o and --json name the same file",
+    "rd-curve-existing-output": "r.json exists (use --force",
+    "rd-curve-no-images": "no images found",
+    "rd-curve-unreadable-image": "bad.png is not a readable image",
+    "rd-curve-missing-image": "nope.png: no such file",
+    "rd-curve-same-image-name-twice": "two images are named in.png",
+    "rd-curve-unknown-model": "unknown model 'nonexistent'",
+    "rd-curve-unknown-baseline": "unknown baseline 'gif'",
+    "rd-curve-qualities-not-integers": "--qualities expects comma-separated integers",
+    "rd-curve-quality-out-of-range": "--qualities must lie in 0…100",
+    "rd-curve-reference-missing": "nope.json: no such file",
+    "rd-curve-reference-not-json": "ref.json: not valid JSON",
+    "rd-curve-reference-not-an-object": "ref.json: a JSON object is expected",
+    "rd-curve-reference-without-results": "ref.json: not a curve file",
+    "rd-curve-reference-without-bpp": "ref.json: not a curve file",
+    "rd-curve-reference-bpp-not-numbers": "ref.json: not a curve file",
+    "rd-curve-reference-columns-differ": "results.psnr is not a list of 2 numbers",
+    "rd-curve-reference-without-quality": "results has no psnr, ssim or ms-ssim column",
+    "rd-curve-report-curve-malformed": "a curve lacks its name, kind or points",
+    "rd-curve-report-point-malformed": "curve 'jpeg' has a malformed point",
+    "rd-curve-report-of-other-images": "its curves were measured on other images",
+    "rd-curve-malformed-manifest": "model entry 1 lacks name",
+    "analyze-unknown-metric": "Invalid value for '--metric'",
+    "analyze-crop-zero": "Invalid value for '--crop'",
+    "analyze-top-zero": "Invalid value for '--top'",
+    "analyze-delta-zero": "Invalid value for '--delta'",
+    "analyze-ms-ssim-on-a-small-crop": "ms-ssim needs a crop over 160 pixels",
+    "analyze-image-smaller-than-crop": "a.png is smaller than the 32x32 analysis crop",
+    "analyze-missing-image": "nope.png",
+    "analyze-unreadable-image": "bad.png is not a readable image",
+    "analyze-no-images": "no images found",
+    "analyze-unknown-model": "unknown model 'nonexistent'",
+    "analyze-missing-checkpoint": "nope.pt: no such file",
+    "analyze-random-bytes-checkpoint": "r.pt: not a training checkpoint",
+    "analyze-json-checkpoint": "r.pt: not a training checkpoint",
+    "analyze-model-and-checkpoint": "give --model or --checkpoint, not both",
+    "analyze-output-is-a-file": "Invalid value for '-o' / '--output'",
+    "analyze-earlier-analysis-without-force": "analysis.json exists (use --force",
+    "train-missing-config": "missing.json: no such file",
+    "train-malformed-json": "config.json: not valid JSON",
+    "train-config-not-an-object": "config.json: a JSON object is expected",
+    "train-unknown-key": "unknown training option: bogus",
+    "train-unknown-nested-key": "unknown network option: bogus",
+    "train-set-without-equals": "--set expects KEY=VALUE, got 'foo'",
+    "train-set-without-key": "--set expects KEY=VALUE, got '=1'",
+    "train-no-train-dirs": "train_dirs is required",
+    "train-bad-crop": "crop must be a multiple of 16",
+    "train-bad-metric": "metric must be one of",
+    "train-bad-value-type": "steps must be a non-negative integer",
+    "train-train-dirs-not-a-list": "train_dirs must be a list",
+    "train-train-dirs-empty-list": "train_dirs is empty",
+    "train-train-dir-missing": "nope: no such folder",
+    "train-train-dir-without-images": "empty: no images in this folder",
+    "train-train-dir-is-a-file": "in.png: not a folder",
+    "train-one-of-two-train-dirs-missing": "nope: no such folder",
+    "train-images-smaller-than-crop": "no training image is at least 128x128",
+    "train-val-dir-missing": "val_dir:",
+    "train-init-from-missing": "init_from:",
+    "train-run-dir-is-a-file": "Invalid value for '--run-dir'",
+    "export-missing-checkpoint": "nope.pt: no such file",
+    "export-checkpoint-is-a-directory": "is a directory",
+    "export-random-bytes": "r.pt: not a training checkpoint",
+    "export-json-file": "r.pt: not a training checkpoint",
+    "export-empty-file": "r.pt: not a training checkpoint",
+    "export-id-already-registered": "model 'tiny' is already registered",
+    "export-id-with-a-slash": "--id 'a/b': a model id is",
+    "export-id-empty": "--id '': a model id is",
+    "export-id-too-long": "a model id is 1…64 characters",
+    "export-id-not-ascii": "--id 'modèle': a model id is",
+    "export-step-zero": "Invalid value for '--step'",
+    "export-models-dir-is-a-file": "models-file is not a folder",
+    "export-models-dir-under-a-file": "models-file is not a folder",
+    "export-malformed-manifest": "not a model manifest (not valid JSON)",
+}
+
 CASES = [
-    pytest.param(builder, id=f"{command}-{name}")
+    pytest.param(builder, EXPECTED[f"{command}-{name}"], id=f"{command}-{name}")
     for command, table in (
         ("encode", ENCODE),
         ("decode", DECODE),
@@ -620,8 +762,8 @@ def fake_training(monkeypatch):
     return started
 
 
-@pytest.mark.parametrize("build", CASES)
-def test_bad_input_is_one_error_line(build, tmp_path, tiny_registry, models_env, monkeypatch, fake_training):
+@pytest.mark.parametrize(("build", "message"), CASES)
+def test_bad_input_is_one_error_line(build, message, tmp_path, tiny_registry, models_env, monkeypatch, fake_training):
     case = Case(tmp_path, tiny_registry.directory)
     args, outputs = build(case)
     for key, value in case.env.items():
@@ -629,6 +771,7 @@ def test_bad_input_is_one_error_line(build, tmp_path, tiny_registry, models_env,
     before = _snapshot(tmp_path)
     result = CliRunner().invoke(main, args)
     assert_contract(result, tmp_path, outputs, before, case.kept)
+    assert message in result.stderr, f"{result.stderr.strip()!r} does not say {message!r}"
     assert not fake_training, "training started"
 
 

@@ -66,17 +66,19 @@ def test_escapes_round_trip(tmp_path):
     np.testing.assert_array_equal(codec.decode(result.data, tiny_model), codec.reconstruct(tiny_model, symbols, 48, 48))
 
 
-def test_same_bytes_every_run_and_thread_count(tiny_model, sample_path):
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_same_bytes_every_run_and_thread_count(tiny_registry, sample_path, runtime):
+    """The transforms' thread count is the model's (``threads``), for either runtime."""
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        one = codec.encode(sample_path, tiny_model)
-        again = codec.encode(sample_path, tiny_model)
-        torch.set_num_threads(2)
-        two = codec.encode(sample_path, tiny_model)
+        streams = []
+        for threads in (1, 1, 2):
+            model = codec.load_model(registry=tiny_registry, runtime=runtime, threads=threads)
+            assert model.transforms.name == ("onnxruntime" if runtime == "onnx" else "torch")
+            streams.append(codec.encode(sample_path, model))
     finally:
         torch.set_num_threads(before)
-    assert one == again == two
+    assert streams[0] == streams[1] == streams[2]
 
 
 def test_other_model_and_altered_weights_are_refused(tiny_model, tmp_path):

@@ -489,8 +489,12 @@ def test_estimator_mixture_can_be_refined_and_passed_explicitly():
     before = est.score_samples(x).mean()
     est.refine_mixture(x, steps=20)
     assert est.score_samples(x).mean() <= before + 1e-9
-    again = est.refined_mixture(x, network_mixture, steps=20)  # pure: the stored mixture is not touched
+    stored = (est.mixture.mu.clone(), est.mixture.sigma.clone(), est.mixture.phi.clone())
+    again = est.refined_mixture(x, network_mixture, steps=20)  # the same refinement, the same mixture
     np.testing.assert_allclose(again.mu.numpy(), est.mixture.mu.numpy())
+    other = est.refined_mixture(x, network_mixture, steps=1)  # pure: another refinement leaves the stored one alone
+    assert not np.allclose(other.mu.numpy(), stored[0].numpy())
+    assert all(torch.equal(a, b) for a, b in zip((est.mixture.mu, est.mixture.sigma, est.mixture.phi), stored))
     np.testing.assert_allclose(est.score_samples(x, network_mixture).mean(), before)
 
 
