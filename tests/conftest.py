@@ -141,3 +141,13 @@ def cpu_flags(monkeypatch):
 
     yield set_flags
     precision.usable_bf16.cache_clear()
+
+
+def assert_refused(capsys, tool_main, argv, message: str) -> None:
+    """A tool's ``parser.error``: ``tool_main(argv)`` exits with status 2 and says ``message`` on stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        tool_main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, f"{err.strip()!r} does not say {message!r}"

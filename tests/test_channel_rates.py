@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import load_tool, synthetic_image
+from conftest import assert_refused, load_tool, synthetic_image
 
 
 def test_channel_rates_sum_to_the_estimated_bits_and_idle_channels_cost_nothing(tiny_model):
@@ -43,7 +43,7 @@ def test_channel_rates_sum_to_the_estimated_bits_and_idle_channels_cost_nothing(
     assert idle_rates.bpp[idle] < half.bpp[idle]
 
 
-def test_channel_rates_tool_writes_its_report(models_env, tmp_path, sample_path):
+def test_channel_rates_tool_writes_its_report(models_env, tmp_path, sample_path, capsys):
     tool = load_tool("tools/channel_rates.py")
     out = tmp_path / "rates.json"
     assert tool.main(["tiny", str(sample_path), "--steps", "1,2", "-o", str(out)]) == 0
@@ -51,8 +51,8 @@ def test_channel_rates_tool_writes_its_report(models_env, tmp_path, sample_path)
     assert report["schema"] == "rdcodec.channel-rates/1" and report["model"] == "tiny"
     assert [s["step"] for s in report["steps"]] == [1.0, 2.0]
     assert report["steps"][0]["total_bpp"] > report["steps"][1]["total_bpp"] > 0
-    with pytest.raises(SystemExit):  # an existing report is kept unless --force
-        tool.main(["tiny", str(sample_path), "-o", str(out)])
+    # an existing report is kept unless --force
+    assert_refused(capsys, tool.main, ["tiny", str(sample_path), "-o", str(out)], "exists (give --force")
 
 
 def test_network_source_from_a_model_and_from_a_checkpoint(tiny_registry, tmp_path):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_tool, synthetic_folder
+from conftest import assert_refused, load_tool, synthetic_folder
 
 from rdcodec.train import codec_task, face_task
 from rdcodec.train.config import ConfigError, TrainConfig
@@ -134,7 +134,7 @@ def test_config_takes_only_a_boolean(image_dir):
         dataclasses.replace(cfg, retain_freed_memory="yes")
 
 
-def test_heap_bench_alternates_the_modes(tmp_path, monkeypatch):
+def test_heap_bench_alternates_the_modes(tmp_path, monkeypatch, capsys):
     """tools/bench_heap.py: the modes take turns, round after round; medians and speed-ups."""
     bench = load_tool("tools/bench_heap.py")
     seconds = {"default": [1.0, 1.4, 1.2], "retain": [0.8, 0.9, 0.7]}
@@ -162,8 +162,9 @@ def test_heap_bench_alternates_the_modes(tmp_path, monkeypatch):
     assert modes["default"]["sec_per_step"] == 1.2 and modes["retain"]["sec_per_step"] == 0.8
     assert modes["default"]["speedup"] == 1.0 and modes["retain"]["speedup"] == pytest.approx(1.5)
     assert modes["retain"]["cpu_speedup"] == pytest.approx(1.5)
-    with pytest.raises(SystemExit):
-        bench.main([str(tmp_path), "-o", str(out), "--modes", "default,jemalloc"])
+    assert_refused(
+        capsys, bench.main, [str(tmp_path), "-o", str(out), "--modes", "default,jemalloc"], "unknown mode(s): jemalloc"
+    )
 
 
 def test_heap_bench_runs_the_training_bench_in_a_process_of_its_own(tmp_path):

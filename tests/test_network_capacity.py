@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from conftest import load_tool, synthetic_folder, tiny_train_config
+from conftest import assert_refused, load_tool, synthetic_folder, tiny_train_config
 
 from rdcodec.model.network import NetworkConfig, RDAutoencoder
 from rdcodec.train.revival import fit_revived_prior, revive_channels
@@ -91,7 +91,7 @@ def test_idle_channels_are_the_complement_of_the_active_ones():
     assert rates.active(0.001) == 3
 
 
-def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
+def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path, capsys):
     from rdcodec.train.codec_task import train
 
     images = synthetic_folder(tmp_path / "imgs", [(48, 48), (48, 56), (56, 48)])
@@ -130,8 +130,7 @@ def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     assert torch.count_nonzero(revived["model"]["g_s.0.weight"][3]) == 0
     live = [0, 1, 2, 4, 5, 6, 7]
     assert torch.equal(revived["model"]["g_a.6.weight"][live], state["model"]["g_a.6.weight"][live])
-    with pytest.raises(SystemExit):  # an existing file is kept unless --force
-        tool.main(argv)
+    assert_refused(capsys, tool.main, argv, "exists (give --force")  # an existing file is kept unless --force
     # the run goes on from the revived checkpoint
     train(dataclasses.replace(config, steps=4), out.parent, progress=False)
     assert torch.load(out, weights_only=False)["step"] == 4
@@ -144,7 +143,7 @@ def test_revive_tool_continues_a_run_with_an_idle_channel_revived(tmp_path):
     assert set(load_weights(weights)) == set(state["model"])
 
 
-def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_points(models_env, tmp_path):
+def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_points(models_env, tmp_path, capsys):
     """tools/reconstruction_ceiling.py: g(f(x))'s PSNR, and validation's points at each Δ."""
     from rdcodec.codec import load_model
     from rdcodec.image_tensor import to_tensor
@@ -170,11 +169,10 @@ def test_reconstruction_ceiling_reports_the_clean_autoencoder_beside_delta_point
     assert entry["clean_psnr"] == pytest.approx(sum(psnrs) / len(psnrs), rel=1e-6)
     assert entry["points"][1]["psnr"] == pytest.approx(validate(net, crops, "ssim", 4.0)["psnr"], rel=1e-6)
     assert entry["points"][0]["bpp"] > entry["points"][1]["bpp"] > 0
-    with pytest.raises(SystemExit):  # an existing report is kept unless --force
-        tool.main(argv)
+    assert_refused(capsys, tool.main, argv, "exists (give --force")  # an existing report is kept unless --force
 
 
-def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_path):
+def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_path, capsys):
     """RDAutoencoder.widened and tools/widen_network.py: same f, g and P_ψ; a run starts from it."""
     from rdcodec.train.codec_task import train
 
@@ -201,8 +199,7 @@ def test_widening_keeps_the_function_and_the_run_trains_the_new_channels(tmp_pat
     assert tool.main([str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)]) == 0
     payload = torch.load(out, weights_only=False)
     assert payload["network"] == {"N": 12, "M": 8} and payload["source"]["step"] == 1
-    with pytest.raises(SystemExit):
-        tool.main([str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)])
+    assert_refused(capsys, tool.main, [str(tmp_path / "narrow" / "checkpoint.pt"), "--hidden", "12", "-o", str(out)], "exists")
     wide_config = dataclasses.replace(config, network=NetworkConfig(N=12, M=8), init_from=str(out), steps=2)
     train(wide_config, tmp_path / "wide", progress=False)
     trained = torch.load(tmp_path / "wide" / "checkpoint.pt", weights_only=False)
@@ -259,8 +256,8 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     out = tmp_path / "wide" / "checkpoint.pt"  # the tool makes the new run directory
     record = tmp_path / "widening.json"
     argv = [str(source), str(images), "--hidden", "12", "--latent", "10", "--crop", "32", "--as-checkpoint", "-o", str(out)]
-    with pytest.raises(SystemExit):  # new latents need training images for their priors
-        tool.main([str(source), "--latent", "10", "-o", str(out)])
+    # new latents need training images for their priors
+    assert_refused(capsys, tool.main, [str(source), "--latent", "10", "-o", str(out)], "training images fit the new latent")
     assert tool.main([*argv, "--record", str(record)]) == 0
     written = json.loads(record.read_text())
     assert written["network"] == {"N": 12, "M": 10} and written["new_latents"]["channels"] == [8, 9]
@@ -286,15 +283,14 @@ def test_widen_tool_carries_the_run_over_with_its_moments_and_new_latents(tmp_pa
     assert carried["aux_optimizer"]["state"][0]["exp_avg"].shape == (10, 1, 3)
     assert carried["widening"] == written and "revival" not in carried
     written_bytes = out.read_bytes(), record.read_bytes()
-    with pytest.raises(SystemExit):  # existing files are kept unless --force
-        tool.main(argv)
+    assert_refused(capsys, tool.main, argv, "exists (give --force")  # existing files are kept unless --force
     assert (out.read_bytes(), record.read_bytes()) == written_bytes
     # a weights-only snapshot has no moments to carry: refused before anything is written
     snapshot = tmp_path / "snapshot.pt"
     torch.save(dict(state, optimizer=None, aux_optimizer=None), snapshot)
     refused = tmp_path / "refused" / "checkpoint.pt"
-    with pytest.raises(SystemExit):
-        tool.main([str(snapshot), str(images), "--latent", "10", "--as-checkpoint", "-o", str(refused)])
+    argv = [str(snapshot), str(images), "--latent", "10", "--as-checkpoint", "-o", str(refused)]
+    assert_refused(capsys, tool.main, argv, "holds no optimiser state")
     assert not refused.parent.exists()
 
     capsys.readouterr()

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load_tool, synthetic_folder, synthetic_image, tiny_train_config
+from conftest import assert_refused, load_tool, synthetic_folder, synthetic_image, tiny_train_config
 
 from rdcodec.train.codec_task import train
 from rdcodec.train.config import ConfigError, apply_override, load_train_config
@@ -368,7 +368,7 @@ def test_campaign_progress_collects_validation_per_step(image_dir, tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, tmp_path):
+def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, tmp_path, capsys):
     """A run rebuilt from a snapshot starts a fresh log.jsonl; the committed log must not shrink."""
     import json
 
@@ -433,14 +433,12 @@ def test_campaign_progress_keeps_the_committed_rows_after_a_restore(image_dir, t
     assert progress.main([*argv, "--quality", "psnr"]) == 0
     checks = json.loads(out.read_text())["kodak"]
     assert [c.get("format_version") for c in checks] == [None, 2] and png.read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(SystemExit):
-        progress.main([*argv, "--quality", "ms-ssim"])
+    assert_refused(capsys, progress.main, [*argv, "--quality", "ms-ssim"], "invalid choice: 'ms-ssim'")
     # the log of another network is not extended
-    with pytest.raises(SystemExit):
-        progress.main([str(restored), "--name", "mse", "--out", str(out)])
+    assert_refused(capsys, progress.main, [str(restored), "--name", "mse", "--out", str(out)], "network, not 'mse'")
 
 
-def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_path):
+def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_path, capsys):
     """tools/checkpoint_rd.py: real files at each Δ, one curve, BD-rates against the reference's curves."""
     from rdcodec.eval import rd_curve
 
@@ -465,8 +463,7 @@ def test_checkpoint_rd_sweeps_a_checkpoint_against_a_reference(image_dir, tmp_pa
     assert set(report["summary"]) == {"jpeg"} and set(report["summary"]["jpeg"]) >= {"ssim-db", "psnr"}
     # the report is itself an rd-curve reference, and an existing report is not replaced unasked
     assert [c.name for c in rd_curve.load_reference(out, list(images))] == ["jpeg"]
-    with pytest.raises(SystemExit):
-        tool.main([*argv, "-o", str(out)])
+    assert_refused(capsys, tool.main, [*argv, "-o", str(out)], "exists (--force replaces it)")
     # an earlier report is an anchor for a later checkpoint; the jpeg curve both files hold counts once
     train(_config(image_dir, 4), tmp_path / "run", progress=False)
     later = tmp_path / "later.json"
@@ -561,7 +558,7 @@ def test_a_run_stopped_and_resumed_is_the_straight_run(image_dir, tmp_path):
     assert all(torch.equal(straight[k], chunked[k]) for k in straight)
 
 
-def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
+def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path, capsys):
     """tools/bench_training_speed.py: only the variants asked for, each with its timed steps, the
     speed-up against the first; an unknown variant is refused."""
     import torch
@@ -582,8 +579,7 @@ def test_training_speed_bench_interleaves_the_chosen_variants(tmp_path):
     for row in report["variants"]:
         assert len(row["step_seconds"]) == 2 and row["sec_per_step"] > 0 and row["compile"] is False
         assert row["minor_faults_per_step"] >= 0 and row["system_seconds_per_step"] >= 0
-    with pytest.raises(SystemExit):
-        bench.main([*args, "--variants", "fp32 128x16,warp drive"])
+    assert_refused(capsys, bench.main, [*args, "--variants", "fp32 128x16,warp drive"], "unknown variant(s): warp drive")
 
 
 def test_ship_model_exports_a_ladder_with_its_training_history(image_dir, tmp_path):
