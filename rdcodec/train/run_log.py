@@ -49,17 +49,20 @@ def read_records(path: Path) -> list[dict]:
     for number, line in enumerate(lines, 1):
         if line.strip():
             records.append(_parse(line, path, number))
-    if _is_record(torn):
-        records.append(_parse(torn, path, len(lines) + 1))
+    last = _whole_record(torn)
+    if last is not None:
+        records.append(last)
     return records
 
 
-def _is_record(line: bytes) -> bool:
-    """Is a last line with no newline a whole record (not one being written or cut by a kill)?"""
+def _whole_record(line: bytes) -> dict | None:
+    """A last line with no newline as the record it is, or None if it is not a whole one (being
+    written, or cut by a kill)."""
     try:
-        return bool(line.strip()) and isinstance(json.loads(line.decode("utf-8")), dict)
+        record = json.loads(line.decode("utf-8")) if line.strip() else None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _parse(line: bytes, path: Path, number: int) -> dict:
@@ -91,7 +94,7 @@ def cut_torn_tail(path: Path) -> int:
         if not data or data.endswith(b"\n"):
             return 0
         keep = data.rfind(b"\n") + 1
-        if _is_record(data[keep:]):
+        if _whole_record(data[keep:]) is not None:
             handle.write(b"\n")  # the file position is at its end
             return 0
         handle.truncate(keep)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import subprocess
 import sys
 import tempfile
@@ -62,17 +63,17 @@ def read_source(source: str, folder: Path, repo: Path = ROOT) -> Path:
     return out
 
 
-def measure_source(source: str, data: Path, held_out: int, analysis_images: int, delta: float, folder: Path) -> GeometryRow:
+def measure_source(source: str, faces_of_size, analysis_images: int, delta: float, folder: Path) -> GeometryRow:
+    """One row; ``faces_of_size(size)``: the held-out faces at the network's size."""
     from celeba_isometry import measure
 
-    from rdcodec.model.face import load_faces
     from rdcodec.train.face_task import load_face_network
 
     file = read_source(source, folder)
     network = load_face_network(file)
     if file.parent == folder:  # a copy out of git (tens of MB): not kept once loaded
         file.unlink()
-    faces = load_faces(data, limit=held_out, size=network.model.config.size)
+    faces = faces_of_size(network.model.config.size)
     lambda2 = float(network.config.get("lambda2", 0.1))
     summary, _, _ = measure(network.kind, network.model, faces, analysis_images, delta, lambda2)
     return GeometryRow(
@@ -117,10 +118,16 @@ def main(argv=None) -> int:
 
         if not args.data.is_dir() or not list_images(args.data):
             raise ValueError(f"{args.data}: no face images there")
+        from rdcodec.model.face import load_faces
+
+        @functools.cache
+        def faces_of_size(size: int):  # read once, not once per snapshot
+            return load_faces(args.data, limit=args.held_out, size=size)
+
         with tempfile.TemporaryDirectory() as folder:
             rows = []
             for source in args.sources:
-                rows.append(measure_source(source, args.data, args.held_out, args.analysis_images, args.delta, Path(folder)))
+                rows.append(measure_source(source, faces_of_size, args.analysis_images, args.delta, Path(folder)))
                 print(f"{source}: {rows[-1].kind} @ {rows[-1].step}", file=sys.stderr, flush=True)
         settings = {"held_out": args.held_out, "analysis_images": args.analysis_images, "delta": args.delta}
         report = {
