@@ -120,6 +120,17 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
             0 < h["held_out_ssim"] <= 1 for h in r["training_history"]
         )
     assert (out / "radogaga_traversal.png").exists()
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    comparison = results["comparison"]
+    cvs = {k: r["d_prime_top9_cv"] for k, r in results["models"].items()}
+    assert comparison["d_prime_cv_ratio_betavae_over_radogaga"] == pytest.approx(cvs["betavae"] / cvs["radogaga"])
+    assert set(comparison["targets"]) == {
+        "radogaga_d_prime_cv_at_most",
+        "betavae_over_radogaga_d_prime_cv_at_least",
+        "radogaga_top10_share_at_least",
+        "radogaga_held_out_ssim_about",
+        "betavae_held_out_ssim_about",
+    }
     # resumes from the checkpoints (optimisers included) and extends the held-out history
     import torch
 
@@ -133,3 +144,27 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
         command + ["--steps", "1", "--models", "radogaga"], check=True, timeout=300
     )  # a checkpoint past --steps is analysed as it is
     assert json.loads((out / "results.json").read_text())["models"]["radogaga"]["trained_steps"] == 3
+
+
+def test_celeba_targets_compare_the_measured_figures_with_section_5_3():
+    from conftest import load_tool
+
+    driver = load_tool("tools/experiments/celeba_isometry.py")
+
+    def model(cv, share, ssim):
+        return {"d_prime_top9_cv": cv, "top10_variance_share": share, "reconstruction_ssim": ssim}
+
+    met = driver.compare({"radogaga": model(0.08, 0.75, 0.925), "betavae": model(0.30, 0.40, 0.941)})
+    assert met["d_prime_cv_ratio_betavae_over_radogaga"] == pytest.approx(3.75)
+    assert {k: t["met"] for k, t in met["targets"].items()} == {
+        "radogaga_d_prime_cv_at_most": True,
+        "betavae_over_radogaga_d_prime_cv_at_least": True,
+        "radogaga_top10_share_at_least": True,
+        "radogaga_held_out_ssim_about": True,
+        "betavae_held_out_ssim_about": False,  # 0.011 above 0.93
+    }
+    # the session-27 picture: CVs alike, little compaction, SSIM far below
+    missed = driver.compare({"radogaga": model(0.134, 0.368, 0.777), "betavae": model(0.123, 0.079, 0.79)})
+    assert not any(t["met"] for t in missed["targets"].values())
+    assert missed["targets"]["betavae_over_radogaga_d_prime_cv_at_least"]["measured"] == pytest.approx(0.123 / 0.134)
+    assert missed["targets"]["radogaga_top10_share_at_least"] == {"measured": 0.368, "target": 0.70, "met": False}

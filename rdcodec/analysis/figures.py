@@ -64,22 +64,27 @@ def save_png(pixels: np.ndarray) -> bytes:
     return encode_png(pixels)
 
 
-def comparison_figure(reports: dict, show: int = 32) -> bytes:
-    """Networks side by side (``{name: LatentReport}``): cumulative energy ratios, and D′_i over
-    the top channels divided by each network's mean D′ (an isometric latent is flat at 1)."""
+def comparison_figure(profiles: dict, show: int = 32) -> bytes:
+    """Networks side by side, paper Fig. 6–7 on one page. ``profiles`` is ``{name: (ChannelEnergy,
+    IsometryReport)}``: the variance of each latent channel by decreasing variance (log scale),
+    the cumulative energy ratios, and D′_i over the top channels divided by each network's mean
+    D′ (an isometric latent is flat at 1)."""
     plt = pyplot()
-    fig, (ax_e, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, report in reports.items():
-        k = min(show, len(report.energy.cumulative_ratio))
-        ax_e.plot(range(1, k + 1), report.energy.cumulative_ratio[:k], "o-", markersize=3, label=name)
-        d = np.asarray(report.isometry.d_prime)
-        ax_d.plot(range(1, len(d) + 1), d / d.mean(), "s-", markersize=4, label=f"{name} (CV {report.isometry.cv:.3f})")
+    fig, (ax_v, ax_e, ax_d) = plt.subplots(1, 3, figsize=(15, 4))
+    for name, (energy, isometry) in profiles.items():
+        k = min(show, len(energy.cumulative_ratio))
+        ax_v.semilogy(range(1, k + 1), energy.variance[:k], "o-", markersize=3, label=name)
+        ax_e.plot(range(1, k + 1), energy.cumulative_ratio[:k], "o-", markersize=3, label=name)
+        d = np.asarray(isometry.d_prime)
+        ax_d.plot(range(1, len(d) + 1), d / d.mean(), "s-", markersize=4, label=f"{name} (CV {isometry.cv:.3f})")
+    ax_v.set(xlabel="latent channel, by decreasing variance", ylabel="variance of z")
+    ax_v.set_title("variance per channel")
     ax_e.set(xlabel="latent channel, by decreasing variance", ylabel="cumulative energy ratio", ylim=(0, 1.02))
     ax_e.set_title("energy compaction")
     ax_d.axhline(1.0, color="k", linewidth=0.8)
     ax_d.set(xlabel="latent channel, by decreasing variance", ylabel="D′_i / mean D′")
     ax_d.set_title("isometry: D′ per top channel")
-    for ax in (ax_e, ax_d):
+    for ax in (ax_v, ax_e, ax_d):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return png_bytes(fig, plt)

@@ -373,7 +373,7 @@ def evaluate(
     }
     files = {
         "results.json": (json.dumps(results, indent=2) + "\n").encode(),
-        "geometry.png": comparison_figure({LABELS[arm]: r for arm, r in reports.items()}),
+        "geometry.png": comparison_figure({LABELS[arm]: (r.energy, r.isometry) for arm, r in reports.items()}),
         "rd.png": _rd_figure(curves),
     }
     from rdcodec import atomic_file
