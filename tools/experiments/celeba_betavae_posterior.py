@@ -143,7 +143,10 @@ def main(argv=None) -> int:
             f"D′·E[σ²] CV {t.d_prime_times_posterior_variance_cv:.3f}",
             file=sys.stderr,
         )
-    print(f"active dimensions {report['active_dimensions']} of {report['dimensions']}, KL {report['kl_total_nats']:.1f} nats", file=sys.stderr)
+    print(
+        f"active dimensions {report['active_dimensions']} of {report['dimensions']}, KL {report['kl_total_nats']:.1f} nats",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -46,7 +46,9 @@ def compare(models: dict) -> dict:
         return {"measured": measured, "target": target, "met": bool(met)}
 
     targets = {
-        "radogaga_d_prime_cv_at_most": check(rdg["d_prime_top9_cv"], TARGET_RADOGAGA_CV, rdg["d_prime_top9_cv"] <= TARGET_RADOGAGA_CV),
+        "radogaga_d_prime_cv_at_most": check(
+            rdg["d_prime_top9_cv"], TARGET_RADOGAGA_CV, rdg["d_prime_top9_cv"] <= TARGET_RADOGAGA_CV
+        ),
         "betavae_over_radogaga_d_prime_cv_at_least": check(ratio, TARGET_CV_RATIO, ratio >= TARGET_CV_RATIO),
         "radogaga_top10_share_at_least": check(
             rdg["top10_variance_share"], TARGET_TOP10_SHARE, rdg["top10_variance_share"] >= TARGET_TOP10_SHARE
