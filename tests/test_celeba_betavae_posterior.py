@@ -37,10 +37,18 @@ def test_posterior_statistics_and_d_prime_over_each_ranking(tmp_path):
     by_mu, by_z = report["top9"]
     assert by_mu["ranking"] == "variance_of_mu" and by_mu["dimensions"] == np.argsort(-var_mu)[:9].tolist()
     assert by_z["ranking"] == "variance_of_sampled_z" and by_z["dimensions"] == np.argsort(-(var_mu + post))[:9].tolist()
-    expected = analysis.isometry(model, faces[:2], "ssim", channels=by_z["dimensions"], delta=0.25)
-    assert by_z["d_prime"] == pytest.approx(expected.d_prime) and by_z["d_prime_cv"] == pytest.approx(expected.cv)
-    product = np.array(by_z["d_prime"]) * post[by_z["dimensions"]]
-    assert by_z["d_prime_times_posterior_variance_cv"] == pytest.approx(product.std() / product.mean())
+    assert by_mu["dimensions"] != by_z["dimensions"]  # the fixture tells the two rankings apart
+    for top in (by_mu, by_z):
+        expected = analysis.isometry(model, faces[:2], "ssim", channels=top["dimensions"], delta=0.25)
+        assert top["d_prime"] == pytest.approx(expected.d_prime) and top["d_prime_cv"] == pytest.approx(expected.cv)
+        chosen = post[top["dimensions"]]
+        assert top["posterior_variance"] == pytest.approx(chosen.tolist())
+        assert top["posterior_variance_cv"] == pytest.approx(chosen.std() / chosen.mean())
+        product = np.array(top["d_prime"]) * chosen
+        assert top["d_prime_times_posterior_variance_cv"] == pytest.approx(product.std() / product.mean())
+    assert report["posterior_std_median"] == pytest.approx(float(np.median(np.sqrt(post))))
+    for name, variance in (("variance_of_mu", var_mu), ("variance_of_sampled_z", var_mu + post)):
+        assert report[f"top10_share_{name}"] == pytest.approx(np.sort(variance)[::-1][:10].sum() / variance.sum())
     assert report["active_dimensions"] == int((kl > 0.01).sum())
 
 

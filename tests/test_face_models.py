@@ -137,7 +137,9 @@ def test_celeba_experiment_script_end_to_end(tmp_path):
     state = torch.load(tmp_path / "work" / "radogaga" / "checkpoint.pt", weights_only=False)
     assert state["schema"] == "rdcodec.checkpoint/1" and state["task"] == "face-radogaga" and state["aux_optimizer"] is not None
     subprocess.run(command + ["--steps", "3", "--models", "radogaga"], check=True, timeout=300)
-    resumed = json.loads((out / "results.json").read_text())["models"]["radogaga"]
+    resumed_results = json.loads((out / "results.json").read_text())
+    assert "comparison" not in resumed_results and not (out / "comparison.png").exists()  # no stale comparison
+    resumed = resumed_results["models"]["radogaga"]
     assert [h["step"] for h in resumed["training_history"]] == [1, 2, 3] and resumed["trained_steps"] == 3
     assert resumed["training_history"][:2] == results["models"]["radogaga"]["training_history"]
     subprocess.run(

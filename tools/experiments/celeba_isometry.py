@@ -187,6 +187,8 @@ def main(argv=None) -> int:
         results["comparison"] = compare(results["models"])
         names = {"radogaga": "RaDOGAGA", "betavae": "β-VAE"}
         (args.out / "comparison.png").write_bytes(comparison_figure({names[k]: profiles[k] for k in ("radogaga", "betavae")}))
+    else:  # a run of one model: no comparison in its results.json, so none beside it either
+        (args.out / "comparison.png").unlink(missing_ok=True)
     atomic_file.write_json(args.out / "results.json", results, replace=True)
     for kind, r in results["models"].items():
         print(
