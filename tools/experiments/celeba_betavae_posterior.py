@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools" / "experiments"))
 
 
 class TopDimensions(NamedTuple):
@@ -78,28 +79,20 @@ def top_dimensions(model, faces, ranking: str, order, posterior_variance, analys
 
 
 def main(argv=None) -> int:
+    from celeba_isometry import add_measurement_arguments, check_measurement_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("snapshot", type=Path, help="a β-VAE face network's checkpoint or weights-only snapshot")
-    p.add_argument("--data", type=Path, required=True, help="the CelebA faces")
-    p.add_argument("--held-out", type=int, default=500, help="the first N faces, the driver's held-out set")
-    p.add_argument("--analysis-images", type=int, default=64, help="faces D′ is measured on (the driver's default)")
-    p.add_argument("--delta", type=float, default=0.25, help="the latent step of D′ (the driver's default)")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    add_measurement_arguments(p)
     args = p.parse_args(argv)
     import numpy as np
     import torch
 
     from rdcodec import atomic_file
-    from rdcodec.image_io import list_images
 
     torch.set_num_threads(1)
     try:
-        if args.output.exists():
-            raise ValueError(f"{args.output} exists: remove it first")
-        if args.held_out < 1 or args.analysis_images < 1 or not args.delta > 0:
-            raise ValueError("--held-out and --analysis-images must be at least 1, --delta positive")
-        if not args.data.is_dir() or not list_images(args.data):
-            raise ValueError(f"{args.data}: no face images there")
+        check_measurement_arguments(args)
         from rdcodec.model.face import load_faces
         from rdcodec.train.checkpoint import CheckpointError
         from rdcodec.train.face_task import load_face_network

@@ -90,15 +90,13 @@ def measure_source(source: str, faces_of_size, analysis_images: int, delta: floa
 
 
 def main(argv=None) -> int:
+    from celeba_isometry import add_measurement_arguments, check_measurement_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "sources", nargs="+", help="a face network's checkpoint or snapshot: PATH, or PATH@REV (PATH from the repository root)"
     )
-    p.add_argument("--data", type=Path, required=True, help="the CelebA faces")
-    p.add_argument("--held-out", type=int, default=500, help="the first N faces, the driver's held-out set")
-    p.add_argument("--analysis-images", type=int, default=64, help="faces D′ is measured on (the driver's default)")
-    p.add_argument("--delta", type=float, default=0.25, help="the latent step of D′ (the driver's default)")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    add_measurement_arguments(p)
     args = p.parse_args(argv)
     import torch
 
@@ -106,18 +104,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     try:
-        if args.output.exists():
-            raise ValueError(f"{args.output} exists: remove it first")
-        if not args.output.parent.is_dir():
-            raise ValueError(f"{args.output.parent}: no such directory")
-        if args.held_out < 1 or args.analysis_images < 1:
-            raise ValueError("--held-out and --analysis-images must be at least 1")
-        if not args.delta > 0:
-            raise ValueError("--delta must be positive")
-        from rdcodec.image_io import list_images
-
-        if not args.data.is_dir() or not list_images(args.data):
-            raise ValueError(f"{args.data}: no face images there")
+        check_measurement_arguments(args)
         from rdcodec.model.face import load_faces
 
         @functools.cache

@@ -60,6 +60,33 @@ def compare(models: dict) -> dict:
     return {"d_prime_cv_ratio_betavae_over_radogaga": ratio, "targets": targets}
 
 
+def add_measurement_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a tool that measures trained face networks as :func:`measure` does: the
+    faces, the held-out count, D′'s faces and δ (this driver's defaults), and the report."""
+    p.add_argument("--data", type=Path, required=True, help="the CelebA faces")
+    p.add_argument("--held-out", type=int, default=500, help="the first N faces, the driver's held-out set")
+    p.add_argument("--analysis-images", type=int, default=64, help="faces D′ is measured on (the driver's default)")
+    p.add_argument("--delta", type=float, default=0.25, help="the latent step of D′ (the driver's default)")
+    p.add_argument("-o", "--output", type=Path, required=True)
+
+
+def check_measurement_arguments(args) -> None:
+    """ValueError, saying why, for options of :func:`add_measurement_arguments` that cannot run
+    (the report is never replaced)."""
+    from rdcodec.image_io import list_images
+
+    if args.output.exists():
+        raise ValueError(f"{args.output} exists: remove it first")
+    if not args.output.parent.is_dir():
+        raise ValueError(f"{args.output.parent}: no such directory")
+    if args.held_out < 1 or args.analysis_images < 1:
+        raise ValueError("--held-out and --analysis-images must be at least 1")
+    if not args.delta > 0:
+        raise ValueError("--delta must be positive")
+    if not args.data.is_dir() or not list_images(args.data):
+        raise ValueError(f"{args.data}: no face images there")
+
+
 def face_config(kind, args):
     from rdcodec.model.face import FaceConfig
     from rdcodec.train.face_task import FaceTrainConfig
